@@ -50,9 +50,11 @@ export function devClusterOptions(): ClusterOptions {
  * every run.
  */
 export function testClusterOptions(): ClusterOptions {
+  const port = Number(process.env.TEST_POSTGRES_PORT ?? 54329);
   return {
-    dataDir: path.join(repoRoot, ".local", "test-postgres"),
-    port: Number(process.env.TEST_POSTGRES_PORT ?? 54329),
+    // One data directory per port, so two runs on different ports never share a cluster.
+    dataDir: path.join(repoRoot, ".local", `test-postgres-${port}`),
+    port,
     settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off" },
   };
 }

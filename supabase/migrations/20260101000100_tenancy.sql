@@ -98,20 +98,26 @@ create trigger organization_members_touch_updated_at before update on public.org
  * when it did not switch, never from a JWT claim alone.
  */
 create function private.caller_is_service() returns boolean
-language sql
+language plpgsql
 stable
-security definer
 set search_path = ''
 as $$
-  select coalesce(
+declare
+  v_role text := pg_catalog.current_setting('role');
+begin
+  -- Fast paths for the API roles, which always arrive through `set role` (this runs on
+  -- every consume_credits call).
+  if v_role = 'service_role' then
+    return true;
+  elsif v_role in ('authenticated', 'anon') then
+    return false;
+  end if;
+  return coalesce(
     (select r.rolbypassrls or r.rolsuper
        from pg_catalog.pg_roles r
-      where r.rolname = case
-        when pg_catalog.current_setting('role') = 'none' then session_user::text
-        else pg_catalog.current_setting('role')
-      end),
-    false
-  );
+      where r.rolname = case when v_role = 'none' then session_user::text else v_role end),
+    false);
+end;
 $$;
 revoke all on function private.caller_is_service() from public;
 grant execute on function private.caller_is_service() to authenticated, service_role;

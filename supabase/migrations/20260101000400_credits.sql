@@ -55,19 +55,20 @@ comment on column public.credit_lots.period_start is 'Start of the billing perio
 create table public.credit_consumptions (
   id uuid primary key default gen_random_uuid(),
   organization_id uuid not null references public.organizations (id) on delete restrict,
-  event_id uuid not null references public.credit_events (id) on delete restrict,
+  -- No foreign key to credit_events on purpose: its key-share lock on the (hot) event row
+  -- would serialize concurrent consumers. Events are deactivated, never deleted.
   event_key text not null,
   quantity integer not null check (quantity > 0),
   credits integer not null check (credits > 0),
   purchased_used integer not null check (purchased_used >= 0),
   subscription_used integer not null check (subscription_used >= 0),
+  precedence public.credit_precedence not null,
   idempotency_key text,
   metadata jsonb not null default '{}',
   result jsonb not null,
   actor_id uuid,
   created_at timestamptz not null default now(),
-  constraint credit_consumptions_split check (purchased_used + subscription_used = credits),
-  constraint credit_consumptions_idempotency_key_unique unique (organization_id, idempotency_key)
+  constraint credit_consumptions_split check (purchased_used + subscription_used = credits)
 );
 alter table public.credit_consumptions enable row level security;
 
@@ -75,6 +76,7 @@ comment on table public.credit_consumptions is
   'One row per successful consume_credits call: the usage event, and the idempotency record. Append-only.';
 comment on column public.credit_consumptions.id is 'The transaction_id returned by consume_credits; its ledger rows carry it as consumption_id.';
 comment on column public.credit_consumptions.result is 'The result returned to the caller, replayed for a retry with the same idempotency key.';
+comment on column public.credit_consumptions.precedence is 'The organization''s precedence policy when the credits were consumed (for audit).';
 comment on column public.credit_consumptions.actor_id is 'auth.uid() of the member who consumed; null for the service role.';
 
 create table public.credit_transactions (
@@ -145,7 +147,9 @@ create index credit_transactions_consumption_id_idx on public.credit_transaction
 -- Usage over the last 30 days by event.
 create index credit_consumptions_organization_created_idx on public.credit_consumptions (organization_id, created_at desc)
   include (event_key, credits);
-create index credit_consumptions_event_id_idx on public.credit_consumptions (event_id);
+-- The idempotency record: one consumption per (organization, key). Calls without a key add no entry.
+create unique index credit_consumptions_idempotency_key_unique on public.credit_consumptions (organization_id, idempotency_key)
+  where idempotency_key is not null;
 
 -- ============================================================================
 -- Append-only guard
@@ -487,7 +491,7 @@ begin
 
   perform private.require_organization_role(p_organization_id, 'member');
 
-  select e.id, e.event_key, e.credit_cost into v_event
+  select e.event_key, e.credit_cost into v_event
     from public.credit_events e
    where e.event_key = p_event_key and e.is_active;
   if not found then
@@ -514,12 +518,11 @@ begin
     end if;
   end if;
 
-  perform private.expire_organization_lots(p_organization_id);
-
-  -- Walk the spendable lots in precedence order, deciding what to take from each.
+  -- One pass over the organization's lots in precedence order: lots whose expiry has passed
+  -- are expired (written now, so the ledger stays current), the rest are spent from.
   v_needed := v_cost;
   for v_lot in
-    select l.id, l.source, l.remaining
+    select l.id, l.source, l.remaining, l.expires_at <= now() as expired
       from public.credit_lots l
      where l.organization_id = p_organization_id
        and l.remaining > 0
@@ -529,6 +532,10 @@ begin
        l.id
        for update
   loop
+    if v_lot.expired then
+      perform private.move_credits(v_lot.id, -v_lot.remaining, 'expiry', p_description => 'credits expired');
+      continue;
+    end if;
     if v_lot.source = 'purchased' then
       v_purchased_before := v_purchased_before + v_lot.remaining;
     else
@@ -566,11 +573,11 @@ begin
   );
 
   insert into public.credit_consumptions (
-    id, organization_id, event_id, event_key, quantity, credits, purchased_used, subscription_used,
-    idempotency_key, metadata, result, actor_id
+    id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
+    precedence, idempotency_key, metadata, result, actor_id
   ) values (
-    v_consumption_id, p_organization_id, v_event.id, v_event.event_key, p_quantity, v_cost,
-    v_purchased_used, v_subscription_used, p_idempotency_key, v_metadata, v_result, auth.uid()
+    v_consumption_id, p_organization_id, v_event.event_key, p_quantity, v_cost,
+    v_purchased_used, v_subscription_used, v_precedence, p_idempotency_key, v_metadata, v_result, auth.uid()
   );
 
   for i in 1 .. coalesce(array_length(v_lot_ids, 1), 0) loop

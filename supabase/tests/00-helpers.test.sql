@@ -13,6 +13,7 @@ grant usage on schema tests to anon, authenticated, service_role;
 
 create or replace function tests.create_user(p_email text) returns uuid
 language sql
+set search_path = ''
 as $$
   insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
   values (gen_random_uuid(), 'authenticated', 'authenticated', p_email, '{}', '{}', now(), now())
@@ -29,6 +30,7 @@ $$;
 
 create or replace function tests.authenticate_as(p_email text) returns void
 language plpgsql
+set search_path = ''
 as $$
 declare
   v_user_id uuid := tests.get_user_id(p_email);
@@ -44,6 +46,7 @@ $$;
 
 create or replace function tests.authenticate_as_service_role() returns void
 language plpgsql
+set search_path = ''
 as $$
 begin
   perform set_config('role', 'service_role', true);
@@ -53,6 +56,7 @@ $$;
 
 create or replace function tests.clear_authentication() returns void
 language plpgsql
+set search_path = ''
 as $$
 begin
   perform set_config('role', 'anon', true);
@@ -81,6 +85,10 @@ end;
 $$;
 
 grant execute on all functions in schema tests to anon, authenticated, service_role;
+
+-- The runner sends a file as one query string, which Postgres runs as one implicit
+-- transaction: without this commit the rollback below would undo the helpers too.
+commit;
 
 begin;
 select plan(5);

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench`: measures the credit functions against a bare baseline in the same run,
+ * on the same database, and reports ratios (these machines are noisy; ratios travel).
+ *
+ * 1. consume_credits throughput with 1, 8 and 32 connections, for one hot organization and
+ *    spread over 10,000 organizations, next to two baselines on the same tables:
+ *    - the bare baseline transaction: BEGIN; UPDATE the lot (remaining - 1); INSERT the
+ *      ledger row; COMMIT, as a client writes it by hand (no checks, no precedence, no
+ *      idempotency). Target: consume / baseline >= 0.7.
+ *    - the floor: the same two writes fused into one statement (a writable CTE, one round
+ *      trip), the least any design can do. Reported so the overhead of the rules is visible.
+ * 2. get_credit_balance latency for an organization with 1,000,000 ledger rows next to one
+ *    with 1,000: it must not grow with the ledger.
+ *
+ * Prints a table and writes bench/results/latest.json.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import pg from "pg";
+import { repoRoot } from "../local/src/paths.ts";
+import { setUpTestDatabase } from "../local/src/test-database.ts";
+
+const SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 3);
+const CONNECTIONS = [1, 8, 32];
+const ORGANIZATIONS = 10_000;
+
+interface Target {
+  organizationId: string;
+  lotId: string;
+}
+
+interface ThroughputRow {
+  scenario: string;
+  connections: number;
+  consumePerSecond: number;
+  baselinePerSecond: number;
+  ratio: number;
+  floorPerSecond: number;
+  floorRatio: number;
+}
+
+async function createTargets(db: pg.Pool, count: number, label: string): Promise<Target[]> {
+  const { rows } = await db.query<{ organization_id: string; lot_id: string }>(
+    `with orgs as (
+       insert into public.organizations (name)
+       select $2 || ' ' || g from generate_series(1, $1) g
+       returning id
+     )
+     select o.id as organization_id,
+            ((public.grant_credits(o.id, 1000000000, 'purchased')) ->> 'lot_id') as lot_id
+       from orgs o`,
+    [count, label],
+  );
+  return rows.map((r) => ({ organizationId: r.organization_id, lotId: r.lot_id }));
+}
+
+/** Runs `call` in a loop on `connections` clients for the configured time; returns calls per second. */
+async function throughput(
+  db: pg.Pool,
+  connections: number,
+  call: (client: pg.PoolClient, index: number) => Promise<unknown>,
+): Promise<number> {
+  const clients = await Promise.all(Array.from({ length: connections }, () => db.connect()));
+  try {
+    // Warm up each connection (plan caches, catalog caches) before timing.
+    await Promise.all(clients.map((client, index) => call(client, index)));
+    let count = 0;
+    const started = performance.now();
+    const deadline = started + SECONDS_PER_RUN * 1000;
+    await Promise.all(
+      clients.map(async (client, worker) => {
+        let i = worker;
+        while (performance.now() < deadline) {
+          await call(client, i);
+          i += connections;
+          count++;
+        }
+      }),
+    );
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    for (const client of clients) client.release();
+  }
+}
+
+const CONSUME = "select public.consume_credits($1, 'api_call_basic', 1)";
+const BASELINE_UPDATE = "update public.credit_lots set remaining = remaining - 1 where id = $1 returning organization_id, source, remaining";
+const BASELINE_INSERT = `
+  insert into public.credit_transactions (organization_id, kind, source, amount, balance_after, lot_id)
+  values ($1, 'consumption', $2, -1, $3, $4)`;
+
+/** The bare baseline transaction, as a client writes it by hand. */
+async function baselineTransaction(client: pg.PoolClient, lotId: string): Promise<void> {
+  await client.query("begin");
+  const { rows } = await client.query<{ organization_id: string; source: string; remaining: number }>(BASELINE_UPDATE, [lotId]);
+  const lot = rows[0]!;
+  await client.query(BASELINE_INSERT, [lot.organization_id, lot.source, lot.remaining, lotId]);
+  await client.query("commit");
+}
+
+const FLOOR = `
+  with lot as (
+    update public.credit_lots set remaining = remaining - 1 where id = $1 returning organization_id, source, remaining
+  )
+  insert into public.credit_transactions (organization_id, kind, source, amount, balance_after, lot_id)
+  select organization_id, 'consumption', source, -1, remaining, $1 from lot`;
+
+async function benchConsume(db: pg.Pool): Promise<ThroughputRow[]> {
+  const [hot] = await createTargets(db, 1, "hot");
+  const many = await createTargets(db, ORGANIZATIONS, "tenant");
+  const scenarios: Array<[string, (i: number) => Target]> = [
+    ["one hot organization", () => hot!],
+    [`${ORGANIZATIONS.toLocaleString("en")} organizations`, (i) => many[(i * 7919) % many.length]!],
+  ];
+  const rows: ThroughputRow[] = [];
+  for (const [scenario, target] of scenarios) {
+    for (const connections of CONNECTIONS) {
+      // Interleave the two sides twice and keep each side's best run, so a noisy moment
+      // on the machine does not land on one side only.
+      let consumePerSecond = 0;
+      let baselinePerSecond = 0;
+      let floorPerSecond = 0;
+      for (let round = 0; round < 2; round++) {
+        baselinePerSecond = Math.max(baselinePerSecond, await throughput(db, connections, (client, i) =>
+          baselineTransaction(client, target(i).lotId)));
+        floorPerSecond = Math.max(floorPerSecond, await throughput(db, connections, (client, i) =>
+          client.query(FLOOR, [target(i).lotId])));
+        consumePerSecond = Math.max(consumePerSecond, await throughput(db, connections, (client, i) =>
+          client.query(CONSUME, [target(i).organizationId])));
+      }
+      const row = {
+        scenario, connections, consumePerSecond, baselinePerSecond, ratio: consumePerSecond / baselinePerSecond,
+        floorPerSecond, floorRatio: consumePerSecond / floorPerSecond,
+      };
+      console.log(
+        `  ${scenario.padEnd(24)} ${String(connections).padStart(2)} conn: consume ${consumePerSecond.toFixed(0).padStart(6)}/s, ` +
+          `baseline ${baselinePerSecond.toFixed(0).padStart(6)}/s (ratio ${row.ratio.toFixed(2)}), ` +
+          `floor ${floorPerSecond.toFixed(0).padStart(6)}/s (ratio ${row.floorRatio.toFixed(2)})`,
+      );
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+/**
+ * Gives an organization `ledgerRows` ledger rows cheaply: one grant, then consumption rows
+ * written in bulk (as the table owner), with the lot and the balances kept consistent, plus
+ * a thousand exhausted lots, as a long-lived organization accumulates.
+ */
+async function organizationWithLedger(db: pg.Pool, ledgerRows: number): Promise<string> {
+  const [target] = await createTargets(db, 1, `ledger-${ledgerRows}`);
+  const { organizationId, lotId } = target!;
+  await db.query(
+    `insert into public.credit_transactions (organization_id, kind, source, amount, balance_after, lot_id, created_at)
+     select $1, 'consumption', 'purchased', -1, 1000000000 - g, $2, now() - make_interval(secs => $3 - g)
+       from generate_series(1, $3 - 1) g`,
+    [organizationId, lotId, ledgerRows],
+  );
+  await db.query("update public.credit_lots set remaining = remaining - ($2 - 1) where id = $1", [lotId, ledgerRows]);
+  await db.query(
+    `insert into public.credit_lots (organization_id, source, granted, remaining, reference)
+     select $1, 'purchased', 10, 0, 'exhausted-' || g from generate_series(1, 1000) g`,
+    [organizationId],
+  );
+  await db.query("analyze public.credit_transactions; analyze public.credit_lots");
+  return organizationId;
+}
+
+async function latency(db: pg.Pool, organizationId: string, calls: number) {
+  const client = await db.connect();
+  try {
+    for (let i = 0; i < 200; i++) await client.query("select public.get_credit_balance($1)", [organizationId]);
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const started = performance.now();
+      await client.query("select public.get_credit_balance($1)", [organizationId]);
+      samples.push(performance.now() - started);
+    }
+    samples.sort((a, b) => a - b);
+    return { p50: samples[Math.floor(calls * 0.5)]!, p99: samples[Math.floor(calls * 0.99)]! };
+  } finally {
+    client.release();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log("Preparing the benchmark database...");
+  const database = await setUpTestDatabase("billing_bench");
+  const db = new pg.Pool({ connectionString: database.url, max: 40 });
+  try {
+    console.log(`\nconsume_credits throughput (${SECONDS_PER_RUN}s per run, best of 2 interleaved rounds)`);
+    const consume = await benchConsume(db);
+
+    console.log("\nget_credit_balance latency by ledger size");
+    const small = await organizationWithLedger(db, 1_000);
+    const large = await organizationWithLedger(db, 1_000_000);
+    const smallLatency = await latency(db, small, 2000);
+    const largeLatency = await latency(db, large, 2000);
+    const balance = {
+      ledger1k: smallLatency,
+      ledger1m: largeLatency,
+      ratioP50: largeLatency.p50 / smallLatency.p50,
+    };
+    console.log(`  1,000 rows:     p50 ${smallLatency.p50.toFixed(3)} ms, p99 ${smallLatency.p99.toFixed(3)} ms`);
+    console.log(`  1,000,000 rows: p50 ${largeLatency.p50.toFixed(3)} ms, p99 ${largeLatency.p99.toFixed(3)} ms`);
+    console.log(`  ratio (1M / 1k, p50): ${balance.ratioP50.toFixed(2)}`);
+
+    console.log("\n| scenario | connections | consume_credits/s | baseline txn/s | ratio | one-statement floor/s | ratio to floor |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    for (const r of consume) {
+      console.log(
+        `| ${r.scenario} | ${r.connections} | ${r.consumePerSecond.toFixed(0)} | ${r.baselinePerSecond.toFixed(0)} | ` +
+          `${r.ratio.toFixed(2)} | ${r.floorPerSecond.toFixed(0)} | ${r.floorRatio.toFixed(2)} |`,
+      );
+    }
+    console.log("\n| get_credit_balance | p50 ms | p99 ms |");
+    console.log("|---|---:|---:|");
+    console.log(`| 1,000 ledger rows | ${smallLatency.p50.toFixed(3)} | ${smallLatency.p99.toFixed(3)} |`);
+    console.log(`| 1,000,000 ledger rows | ${largeLatency.p50.toFixed(3)} | ${largeLatency.p99.toFixed(3)} |`);
+
+    const resultsDir = path.join(repoRoot, "bench", "results");
+    await mkdir(resultsDir, { recursive: true });
+    await writeFile(
+      path.join(resultsDir, "latest.json"),
+      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance }, null, 2) + "\n",
+    );
+    console.log("\nWrote bench/results/latest.json");
+  } finally {
+    await db.end();
+    await database.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

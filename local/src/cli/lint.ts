@@ -1,0 +1,72 @@
+/**
+ * `npm run lint`: type checks (tsc; deno check for the Edge Functions), deno lint, and the
+ * Supabase database advisors against a freshly migrated database (0 findings of level ERROR,
+ * every WARN explained).
+ */
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { runAdvisors } from "../advisors.ts";
+import { runBin } from "../database.ts";
+import { repoRoot } from "../paths.ts";
+import { setUpTestDatabase } from "../test-database.ts";
+
+async function step(name: string, run: () => Promise<string | undefined>): Promise<boolean> {
+  process.stdout.write(`${name}... `);
+  try {
+    const note = await run();
+    console.log(note ? `ok (${note})` : "ok");
+    return true;
+  } catch (error) {
+    console.log("FAILED");
+    console.log(error instanceof Error ? error.message : error);
+    return false;
+  }
+}
+
+async function checked(bin: string, args: string[]): Promise<string | undefined> {
+  const { code, output } = await runBin(bin, args);
+  if (code !== 0) throw new Error(output);
+  return undefined;
+}
+
+async function functionEntrypoints(): Promise<string[]> {
+  const dir = path.join(repoRoot, "functions");
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith(".ts"))
+    .map((e) => path.relative(repoRoot, path.join(e.parentPath, e.name)));
+}
+
+async function main(): Promise<number> {
+  const results: boolean[] = [];
+  results.push(await step("tsc", () => checked("tsc", ["-p", "."])));
+  const denoFiles = await functionEntrypoints();
+  if (denoFiles.length > 0) {
+    results.push(await step("deno check", () => checked("deno", ["check", ...denoFiles])));
+    results.push(await step("deno lint", () => checked("deno", ["lint"])));
+  } else {
+    console.log("deno check / deno lint... skipped (no Edge Function sources yet)");
+  }
+  results.push(
+    await step("supabase db advisors", async () => {
+      const database = await setUpTestDatabase("billing_lint");
+      try {
+        const report = await runAdvisors(database.url);
+        for (const w of report.waivedWarnings) console.log(`\n  WARN ${w.name}: ${w.detail}\n    reason: ${w.reason}`);
+        const problems = [...report.errors, ...report.unexplainedWarnings];
+        if (problems.length > 0) {
+          throw new Error(problems.map((f) => `${f.level} ${f.name}: ${f.detail}`).join("\n"));
+        }
+        return `0 errors, ${report.waivedWarnings.length} explained warnings`;
+      } finally {
+        await database.close();
+      }
+    }),
+  );
+  return results.every(Boolean) ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
