@@ -9,6 +9,8 @@
 create schema if not exists private;
 comment on schema private is 'Internal billing helpers. Not exposed over the API; never granted to anon.';
 revoke all on schema private from public;
+-- Signed-in users need the schema only for the membership helper their RLS policies call;
+-- every other helper runs inside a security definer function, as its owner.
 grant usage on schema private to authenticated, service_role;
 
 -- ============================================================================
@@ -120,7 +122,6 @@ begin
 end;
 $$;
 revoke all on function private.caller_is_service() from public;
-grant execute on function private.caller_is_service() to authenticated, service_role;
 
 /**
  * The organizations the signed-in user belongs to. The one membership helper every RLS
@@ -172,8 +173,6 @@ begin
 end;
 $$;
 revoke all on function private.require_organization_role(uuid, public.organization_role) from public;
-grant execute on function private.require_organization_role(uuid, public.organization_role)
-  to authenticated, service_role;
 
 /**
  * Parses a role name given as text by an API caller; 22023 for anything else.
@@ -192,7 +191,6 @@ begin
 end;
 $$;
 revoke all on function private.parse_organization_role(text) from public;
-grant execute on function private.parse_organization_role(text) to authenticated, service_role;
 
 -- ============================================================================
 -- RLS policies
@@ -319,8 +317,6 @@ begin
 end;
 $$;
 revoke all on function private.require_member_management(uuid, public.organization_role, public.organization_role) from public;
-grant execute on function private.require_member_management(uuid, public.organization_role, public.organization_role)
-  to authenticated, service_role;
 
 /**
  * Locks the organization's memberships and raises PT409 if removing or demoting
@@ -345,7 +341,6 @@ begin
 end;
 $$;
 revoke all on function private.require_another_owner(uuid, uuid) from public;
-grant execute on function private.require_another_owner(uuid, uuid) to authenticated, service_role;
 
 /**
  * Changes a member's role. Owners and admins; see require_member_management for who may

@@ -58,7 +58,7 @@ comment on column public.organization_subscriptions.cancel_at_period_end is
   'Stripe: "If the subscription has been canceled with the at_period_end flag set to true".';
 comment on column public.organization_subscriptions.canceled_at is 'Stripe "canceled_at"; null while not canceled. No default on purpose.';
 comment on column public.organization_subscriptions.grace_period_end is
-  'Set when a payment fails: until then credits stay spendable; after it subscription credits are held until the invoice is paid.';
+  'Set when a payment fails: the end of the grace period during which the organization keeps full access while Stripe retries.';
 comment on column public.organization_subscriptions.last_stripe_event_at is
   'Creation time of the newest Stripe event applied to this row; older events never overwrite newer state.';
 
@@ -95,7 +95,7 @@ alter policy "Signed-in users can read active plans" on public.subscription_plan
      where s.organization_id in (select private.current_user_organization_ids())
   ));
 alter policy "Signed-in users can read active plans" on public.subscription_plans
-  rename to "Signed-in users can read active plans and their organization's plan";
+  rename to "Members can read active plans and the plan they subscribe to";
 
 revoke insert, update, delete, truncate on public.organization_subscriptions from anon, authenticated;
 revoke all on public.organization_subscriptions from anon;

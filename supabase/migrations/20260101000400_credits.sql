@@ -36,6 +36,7 @@ create table public.credit_lots (
   reference text,
   subscription_id uuid references public.organization_subscriptions (id) on delete set null,
   period_start timestamptz,
+  period_end timestamptz,
   created_at timestamptz not null default now(),
   constraint credit_lots_purchased_never_expire check (source <> 'purchased' or expires_at is null),
   constraint credit_lots_subscription_expires check (source <> 'subscription' or expires_at is not null),
@@ -51,6 +52,8 @@ comment on column public.credit_lots.expires_at is
 comment on column public.credit_lots.reference is
   'Business key of the grant (Stripe invoice id, checkout session id, or the caller''s reference); one grant per key.';
 comment on column public.credit_lots.period_start is 'Start of the billing period a subscription allocation belongs to.';
+comment on column public.credit_lots.period_end is
+  'End of that billing period as the invoice gave it. expires_at starts equal to it and only ever moves earlier, when a later period begins sooner.';
 
 create table public.credit_consumptions (
   id uuid primary key default gen_random_uuid(),
@@ -274,7 +277,9 @@ begin
     v_organization_id, p_kind, v_source, p_amount,
     (select coalesce(sum(l.remaining), 0) from public.credit_lots l
       where l.organization_id = v_organization_id and l.remaining > 0),
-    p_lot_id, p_consumption_id, p_event_key, p_reference, coalesce(p_description, ''), auth.uid()
+    p_lot_id, p_consumption_id, p_event_key, p_reference, coalesce(p_description, ''),
+    -- Expiry happens to an organization; it is not the action of whoever triggered the sweep.
+    case when p_kind = 'expiry' then null else auth.uid() end
   )
   returning id into v_transaction_id;
   return v_transaction_id;
@@ -357,7 +362,6 @@ begin
 end;
 $$;
 revoke all on function private.require_service() from public;
-grant execute on function private.require_service() to authenticated, service_role;
 
 /**
  * Validates a business key (grant reference, Stripe id): 1 to 255 characters, no control
@@ -375,7 +379,6 @@ begin
 end;
 $$;
 revoke all on function private.require_valid_key(text, text) from public;
-grant execute on function private.require_valid_key(text, text) to authenticated, service_role;
 
 /**
  * Creates a lot and its grant ledger row. The caller holds the organization's lock and has
@@ -389,7 +392,8 @@ create function private.grant_lot(
   p_reference text,
   p_description text,
   p_subscription_id uuid default null,
-  p_period_start timestamptz default null
+  p_period_start timestamptz default null,
+  p_period_end timestamptz default null
 ) returns bigint
 language plpgsql
 security definer
@@ -398,14 +402,16 @@ as $$
 declare
   v_lot_id bigint;
 begin
-  insert into public.credit_lots (organization_id, source, granted, remaining, expires_at, reference, subscription_id, period_start)
-  values (p_organization_id, p_source, p_amount, 0, p_expires_at, p_reference, p_subscription_id, p_period_start)
+  insert into public.credit_lots (organization_id, source, granted, remaining, expires_at, reference, subscription_id,
+    period_start, period_end)
+  values (p_organization_id, p_source, p_amount, 0, p_expires_at, p_reference, p_subscription_id,
+    p_period_start, p_period_end)
   returning id into v_lot_id;
   perform private.move_credits(v_lot_id, p_amount, 'grant', p_reference => p_reference, p_description => p_description);
   return v_lot_id;
 end;
 $$;
-revoke all on function private.grant_lot(uuid, integer, public.credit_source, timestamptz, text, text, uuid, timestamptz) from public;
+revoke all on function private.grant_lot(uuid, integer, public.credit_source, timestamptz, text, text, uuid, timestamptz, timestamptz) from public;
 
 /**
  * Result of a grant, first time or replayed: the lot, its grant ledger row, the balance.
@@ -491,16 +497,11 @@ begin
 
   perform private.require_organization_role(p_organization_id, 'member');
 
+  -- Looked up before the lock to keep the lock short; judged after the replay check, so a
+  -- retry still gets its first result after the event was deactivated.
   select e.event_key, e.credit_cost into v_event
     from public.credit_events e
    where e.event_key = p_event_key and e.is_active;
-  if not found then
-    raise exception 'unknown or inactive event key: %', coalesce(p_event_key, 'null') using errcode = 'PT404';
-  end if;
-  v_cost := v_event.credit_cost::bigint * p_quantity;
-  if v_cost > 2147483647 then
-    raise exception 'quantity too large: % credits exceeds the largest single consumption', v_cost using errcode = '22023';
-  end if;
 
   v_precedence := private.lock_organization(p_organization_id);
 
@@ -516,6 +517,14 @@ begin
       raise exception 'idempotency key % was already used with different parameters', p_idempotency_key
         using errcode = 'PT409';
     end if;
+  end if;
+
+  if v_event.event_key is null then
+    raise exception 'unknown or inactive event key: %', coalesce(p_event_key, 'null') using errcode = 'PT404';
+  end if;
+  v_cost := v_event.credit_cost::bigint * p_quantity;
+  if v_cost > 2147483647 then
+    raise exception 'quantity too large: % credits exceeds the largest single consumption', v_cost using errcode = '22023';
   end if;
 
   -- One pass over the organization's lots in precedence order: lots whose expiry has passed
@@ -599,7 +608,7 @@ grant execute on function public.consume_credits(uuid, text, integer, text, json
 create function public.get_credit_balance(p_organization_id uuid) returns jsonb
 language plpgsql
 stable
-security invoker
+security definer
 set search_path = ''
 as $$
 begin
@@ -611,7 +620,6 @@ comment on function public.get_credit_balance(uuid) is
   'Spendable credits {total, purchased, subscription, next_expiry_at, expiring_amount}; expired credits never count.';
 revoke all on function public.get_credit_balance(uuid) from public, anon;
 grant execute on function public.get_credit_balance(uuid) to authenticated, service_role;
-grant execute on function private.credit_balance(uuid) to authenticated, service_role;
 
 /**
  * Grants credits to an organization. Service role only. Purchased credits never expire
@@ -645,8 +653,8 @@ begin
   if p_source = 'purchased' and p_expires_at is not null then
     raise exception 'purchased credits never expire: p_expires_at must be null' using errcode = '22023';
   end if;
-  if p_source = 'subscription' and (p_expires_at is null or p_expires_at <= now()) then
-    raise exception 'subscription credits need an expiry in the future' using errcode = '22023';
+  if p_source = 'subscription' and p_expires_at is null then
+    raise exception 'subscription credits need an expiry' using errcode = '22023';
   end if;
   perform private.require_valid_key(p_reference, 'reference');
 
@@ -662,6 +670,10 @@ begin
       end if;
       raise exception 'reference % was already used for a different grant', p_reference using errcode = 'PT409';
     end if;
+  end if;
+  -- Checked after the replay lookup: a retry of a grant whose expiry has since passed replays.
+  if p_expires_at <= now() then
+    raise exception 'subscription credits need an expiry in the future' using errcode = '22023';
   end if;
 
   perform private.expire_organization_lots(p_organization_id);
@@ -730,6 +742,7 @@ as $$
 declare
   v_lot record;
   v_lot_id bigint;
+  v_expires_at timestamptz;
 begin
   perform private.require_service();
   if p_invoice_id is null then
@@ -745,11 +758,11 @@ begin
 
   perform private.lock_organization(p_organization_id);
 
-  select l.id, l.granted, l.expires_at into v_lot
+  select l.id, l.granted, l.period_end into v_lot
     from public.credit_lots l
    where l.organization_id = p_organization_id and l.reference = p_invoice_id;
   if found then
-    if v_lot.granted = p_credits and v_lot.expires_at = p_period_end then
+    if v_lot.granted = p_credits and v_lot.period_end = p_period_end then
       return private.grant_result(v_lot.id, true);
     end if;
     raise exception 'invoice % was already allocated with different credits or period', p_invoice_id using errcode = 'PT409';
@@ -760,18 +773,26 @@ begin
       'expires_at', p_period_end, 'balance', private.credit_balance(p_organization_id), 'idempotent_replay', false);
   end if;
 
-  -- Earlier periods end where this one starts.
+  -- At most one period's allowance is spendable, whatever order the invoices arrive in:
+  -- earlier periods end where this one starts (but never in the past, where credits may
+  -- already have been spent from them), and this period ends where a later one starts.
   update public.credit_lots l
-     set expires_at = p_period_start
+     set expires_at = greatest(p_period_start, now())
    where l.organization_id = p_organization_id
      and l.source = 'subscription'
      and l.remaining > 0
      and l.period_start < p_period_start
-     and l.expires_at > p_period_start;
+     and l.expires_at > greatest(p_period_start, now());
+  select least(p_period_end, min(l.period_start)) into v_expires_at
+    from public.credit_lots l
+   where l.organization_id = p_organization_id
+     and l.source = 'subscription'
+     and l.period_start > p_period_start;
+  v_expires_at := coalesce(v_expires_at, p_period_end);
 
   perform private.expire_organization_lots(p_organization_id);
-  v_lot_id := private.grant_lot(p_organization_id, p_credits, 'subscription', p_period_end, p_invoice_id,
-    'subscription credits for the billing period', p_subscription_id, p_period_start);
+  v_lot_id := private.grant_lot(p_organization_id, p_credits, 'subscription', v_expires_at, p_invoice_id,
+    'subscription credits for the billing period', p_subscription_id, p_period_start, p_period_end);
   -- A late delivery for a period already over grants and expires at once, visibly.
   perform private.expire_organization_lots(p_organization_id);
   return private.grant_result(v_lot_id, false);
