@@ -4,10 +4,10 @@
  * real Supabase CLI (`supabase db push`), exactly as a hosted project gets them.
  */
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { binDir, repoRoot } from "./paths.ts";
+import { binDir, repoRoot, supabaseDir } from "./paths.ts";
 
 const bootstrapFile = path.join(repoRoot, "local", "sql", "platform-bootstrap.sql");
 
@@ -69,9 +69,43 @@ export async function pushMigrations(url: string): Promise<string> {
   return output;
 }
 
-/** Bootstrap (local only) + migrations + seed. */
+/**
+ * Migrations the database recorded as applied whose file has changed since. `db push` skips
+ * an applied version, so an edited migration would otherwise leave a silently stale schema.
+ * The CLI records each migration as its statements; they match the file once whitespace and
+ * statement separators are set aside.
+ */
+export async function changedMigrations(url: string): Promise<string[]> {
+  const migrationsDir = path.join(supabaseDir, "migrations");
+  const files = new Map((await readdir(migrationsDir)).map((name) => [name.split("_")[0], name]));
+  const normalise = (sql: string) => sql.replace(/[\s;]+/g, "");
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ version: string; statements: string[] | null }>(
+      `select version, statements from supabase_migrations.schema_migrations
+        where to_regclass('supabase_migrations.schema_migrations') is not null order by version`,
+    ).catch(() => ({ rows: [] }));
+    const changed: string[] = [];
+    for (const row of rows) {
+      const file = files.get(row.version);
+      if (!file || !row.statements) continue;
+      const current = await readFile(path.join(migrationsDir, file), "utf8");
+      if (normalise(current) !== normalise(row.statements.join(""))) changed.push(file);
+    }
+    return changed;
+  });
+}
+
+/** Bootstrap (local only) + migrations + seed. Refuses a database built from older migration files. */
 export async function prepareDatabase(url: string, options: { forceBootstrap?: boolean } = {}): Promise<void> {
   await bootstrapPlatform(url, { force: options.forceBootstrap });
+  const changed = await changedMigrations(url);
+  if (changed.length > 0) {
+    throw new Error(
+      `These migrations changed after they were applied to this database: ${changed.join(", ")}.\n` +
+        "The database no longer matches supabase/migrations. For the embedded database run `npm run reset` " +
+        "(it wipes .local/) and start again; for another database, add a new migration instead of editing an applied one.",
+    );
+  }
   await pushMigrations(url);
 }
 

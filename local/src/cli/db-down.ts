@@ -1,9 +1,8 @@
-/** `npm run db:down`: stops the embedded Postgres (the dev cluster, and a leftover test cluster). */
-import { devClusterOptions, stopCluster, testClusterOptions } from "../postgres.ts";
+/** `npm run db:down`: stops the embedded dev Postgres (a test run stops its own cluster). */
+import { devClusterOptions, stopCluster } from "../postgres.ts";
 
 async function main(): Promise<void> {
   const stopped = await stopCluster(devClusterOptions());
-  await stopCluster(testClusterOptions());
   console.log(stopped ? "Embedded Postgres stopped." : "Embedded Postgres was not running.");
 }
 
