@@ -263,6 +263,8 @@ as $$
 declare
   v_organization_id uuid;
   v_source public.credit_source;
+  v_balance_after integer;
+  v_threshold integer;
   v_transaction_id bigint;
 begin
   update public.credit_lots l
@@ -270,18 +272,31 @@ begin
    where l.id = p_lot_id
   returning l.organization_id, l.source into v_organization_id, v_source;
 
+  select coalesce(sum(l.remaining), 0) into v_balance_after
+    from public.credit_lots l
+   where l.organization_id = v_organization_id and l.remaining > 0;
+
   insert into public.credit_transactions (
     organization_id, kind, source, amount, balance_after, lot_id, consumption_id,
     event_key, reference, description, actor_id
   ) values (
-    v_organization_id, p_kind, v_source, p_amount,
-    (select coalesce(sum(l.remaining), 0) from public.credit_lots l
-      where l.organization_id = v_organization_id and l.remaining > 0),
+    v_organization_id, p_kind, v_source, p_amount, v_balance_after,
     p_lot_id, p_consumption_id, p_event_key, p_reference, coalesce(p_description, ''),
     -- Expiry happens to an organization; it is not the action of whoever triggered the sweep.
     case when p_kind = 'expiry' then null else auth.uid() end
   )
   returning id into v_transaction_id;
+
+  -- One alert per crossing below the organization's threshold, whatever moved the balance
+  -- (consumption, expiry or a refund), and at most one open at a time.
+  if p_amount < 0 then
+    select o.low_balance_threshold into v_threshold from public.organizations o where o.id = v_organization_id;
+    if v_balance_after < v_threshold and v_balance_after - p_amount >= v_threshold then
+      perform private.raise_alert(v_organization_id, 'low_balance', 'warning', 'Credit balance is low',
+        pg_catalog.format('The balance fell to %s credits, below the threshold of %s.', v_balance_after, v_threshold),
+        jsonb_build_object('balance', v_balance_after, 'threshold', v_threshold), 'low_balance');
+    end if;
+  end if;
   return v_transaction_id;
 end;
 $$;
@@ -319,7 +334,29 @@ $$;
 revoke all on function private.expire_organization_lots(uuid) from public;
 
 /**
- * The organization's spendable credit right now: expired lots never count, swept or not.
+ * True while the organization's subscription credits are on hold: its subscription is
+ * unpaid, or past due beyond the grace period. Purchased credits are never held; the hold
+ * ends when the invoice is paid (the webhook clears the past-due state).
+ */
+create function private.subscription_credits_held(p_organization_id uuid) returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (
+    select 1 from public.organization_subscriptions s
+     where s.organization_id = p_organization_id
+       and (s.status = 'unpaid' or (s.status = 'past_due' and s.grace_period_end <= now()))
+  );
+end;
+$$;
+revoke all on function private.subscription_credits_held(uuid) from public;
+
+/**
+ * The organization's spendable credit right now: expired lots never count, swept or not,
+ * and subscription credits on hold (past due beyond the grace period) do not either.
  */
 create function private.credit_balance(p_organization_id uuid) returns jsonb
 language sql
@@ -327,12 +364,15 @@ stable
 security definer
 set search_path = ''
 as $$
-  with spendable as (
+  with held as (
+    select private.subscription_credits_held(p_organization_id) as held
+  ), spendable as (
     select l.source, l.remaining, l.expires_at
       from public.credit_lots l
      where l.organization_id = p_organization_id
        and l.remaining > 0
        and (l.expires_at is null or l.expires_at > now())
+       and not (l.source = 'subscription' and (select h.held from held h))
   ), next_expiry as (
     select min(s.expires_at) as at from spendable s
   )
@@ -478,6 +518,7 @@ declare
   v_purchased_used integer := 0;
   v_subscription_used integer := 0;
   v_consumption_id uuid := gen_random_uuid();
+  v_held boolean;
   v_result jsonb;
 begin
   -- Input first: a bad call fails before it takes any lock.
@@ -527,8 +568,11 @@ begin
     raise exception 'quantity too large: % credits exceeds the largest single consumption', v_cost using errcode = '22023';
   end if;
 
+  v_held := private.subscription_credits_held(p_organization_id);
+
   -- One pass over the organization's lots in precedence order: lots whose expiry has passed
-  -- are expired (written now, so the ledger stays current), the rest are spent from.
+  -- are expired (written now, so the ledger stays current), held subscription credit is
+  -- passed over, the rest is spent from.
   v_needed := v_cost;
   for v_lot in
     select l.id, l.source, l.remaining, l.expires_at <= now() as expired
@@ -543,6 +587,9 @@ begin
   loop
     if v_lot.expired then
       perform private.move_credits(v_lot.id, -v_lot.remaining, 'expiry', p_description => 'credits expired');
+      continue;
+    end if;
+    if v_held and v_lot.source = 'subscription' then
       continue;
     end if;
     if v_lot.source = 'purchased' then
@@ -564,7 +611,8 @@ begin
   end loop;
 
   if v_needed > 0 then
-    raise exception 'insufficient credits: % required, % available', v_cost, v_purchased_before + v_subscription_before
+    raise exception 'insufficient credits: % required, % available%', v_cost, v_purchased_before + v_subscription_before,
+      case when v_held then ' (subscription credits are on hold until the past-due invoice is paid)' else '' end
       using errcode = 'PT402';
   end if;
 
