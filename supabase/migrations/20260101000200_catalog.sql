@@ -116,3 +116,62 @@ create policy "Anyone can read active credit products"
 
 revoke insert, update, delete, truncate on public.subscription_plans, public.credit_events,
   public.credit_products from anon, authenticated;
+
+-- ============================================================================
+-- Functions
+-- ============================================================================
+
+/**
+ * Remembers the Stripe price (and product) of a plan interval or a credit pack, created on
+ * first use by the billing API. Service role only. A price already remembered is kept (the
+ * first writer wins, so concurrent first uses converge) and returned.
+ */
+create function public.remember_stripe_price(
+  p_kind text,
+  p_code text,
+  p_interval text,
+  p_stripe_price_id text,
+  p_stripe_product_id text
+) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_price text;
+begin
+  if not private.caller_is_service() then
+    raise exception 'only the service role records Stripe prices' using errcode = '42501';
+  end if;
+  if p_stripe_price_id is null or p_stripe_price_id !~ '^price_[A-Za-z0-9_]+$' then
+    raise exception 'price id must be a Stripe price id (price_...)' using errcode = '22023';
+  end if;
+  if p_stripe_product_id is not null and p_stripe_product_id !~ '^prod_[A-Za-z0-9_]+$' then
+    raise exception 'product id must be a Stripe product id (prod_...)' using errcode = '22023';
+  end if;
+  if p_kind = 'plan' and p_interval in ('month', 'year') then
+    update public.subscription_plans p
+       set stripe_monthly_price_id = case when p_interval = 'month' then coalesce(p.stripe_monthly_price_id, p_stripe_price_id) else p.stripe_monthly_price_id end,
+           stripe_annual_price_id = case when p_interval = 'year' then coalesce(p.stripe_annual_price_id, p_stripe_price_id) else p.stripe_annual_price_id end,
+           stripe_product_id = coalesce(p.stripe_product_id, p_stripe_product_id)
+     where p.code = p_code
+    returning case when p_interval = 'month' then p.stripe_monthly_price_id else p.stripe_annual_price_id end into v_price;
+  elsif p_kind = 'credit_product' and p_interval is null then
+    update public.credit_products p
+       set stripe_price_id = coalesce(p.stripe_price_id, p_stripe_price_id),
+           stripe_product_id = coalesce(p.stripe_product_id, p_stripe_product_id)
+     where p.code = p_code
+    returning p.stripe_price_id into v_price;
+  else
+    raise exception 'kind must be plan (with interval month or year) or credit_product (without)' using errcode = '22023';
+  end if;
+  if v_price is null then
+    raise exception '% % not found', p_kind, coalesce(p_code, 'null') using errcode = 'PT404';
+  end if;
+  return v_price;
+end;
+$$;
+comment on function public.remember_stripe_price(text, text, text, text, text) is
+  'Service role: stores the Stripe price of a plan interval or credit pack; the first one stored wins.';
+revoke all on function public.remember_stripe_price(text, text, text, text, text) from public, anon, authenticated;
+grant execute on function public.remember_stripe_price(text, text, text, text, text) to service_role;

@@ -1,0 +1,322 @@
+/**
+ * The billing API (`/functions/v1/billing/*`), a Hono router. Reads go through a client
+ * scoped to the caller's JWT, so RLS decides what they see; consumption goes through the
+ * consume_credits RPC; checkout and portal need an owner or admin, take prices and the
+ * customer from our tables, and build return URLs from APP_URL, never from the request.
+ */
+import { Hono, type Context } from "hono";
+import type Stripe from "stripe";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import { z } from "zod";
+import { corsHeaders, errorResponse, json } from "../_shared/http.ts";
+import { DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import {
+  consumeBody,
+  creditCheckoutBody,
+  describeIssues,
+  organizationId,
+  page,
+  portalBody,
+  subscriptionCheckoutBody,
+} from "../_shared/validate.ts";
+import { type PlanRow, planPrice, type ProductRow, productPrice } from "./stripe-catalog.ts";
+
+export interface BillingDeps {
+  stripe: Stripe;
+  /** Service-role client: customers, prices. Never used to read a caller's data. */
+  service: SupabaseClient;
+  /** A client acting as the caller (their Authorization header). */
+  userClient(authorization: string): SupabaseClient;
+  appUrl: string;
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+const LIVE_STATUSES = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
+
+/** An error that becomes a 4xx with the envelope. */
+class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** SQLSTATEs of the billing functions, as HTTP. */
+function fromDatabase(error: DatabaseFailure): ApiError | undefined {
+  switch (error.code) {
+    case "PT402":
+      return new ApiError(402, "insufficient_credits", error.message);
+    case "42501":
+      return new ApiError(403, "forbidden", "You are not allowed to do this for this organization.");
+    case "PT404":
+      return new ApiError(404, "not_found", error.message);
+    case "PT409":
+      return new ApiError(409, "conflict", error.message);
+    case "22023":
+    case "22P02":
+      return new ApiError(400, "invalid_request", error.message);
+    case "PGRST301":
+    case "PGRST302":
+      return new ApiError(401, "unauthorized", "A valid session is required.");
+  }
+  return undefined;
+}
+
+async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.toLowerCase().startsWith("application/json")) {
+    throw new ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.");
+  }
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
+    throw new ApiError(413, "payload_too_large", `The body must be at most ${MAX_BODY_BYTES} bytes.`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_json", "The body is not valid JSON.");
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new ApiError(400, "invalid_request", describeIssues(parsed.error));
+  return parsed.data;
+}
+
+function organizationParam(c: Context): string {
+  const parsed = organizationId.safeParse(c.req.param("org_id"));
+  if (!parsed.success) throw new ApiError(400, "invalid_request", "The organization id must be a UUID.");
+  return parsed.data;
+}
+
+/** The caller's user id, from their JWT (which the platform verified before we ran). */
+function callerId(authorization: string): string {
+  const token = authorization.replace(/^Bearer\s+/i, "");
+  const payload = token.split(".")[1];
+  let sub: unknown;
+  try {
+    sub = payload ? JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))).sub : undefined;
+  } catch {
+    sub = undefined;
+  }
+  if (typeof sub !== "string") throw new ApiError(401, "unauthorized", "Sign in to use the billing API.");
+  return sub;
+}
+
+export function createBillingApp(deps: BillingDeps): Hono {
+  const app = new Hono().basePath("/billing");
+
+  const authorization = (c: Context): string => {
+    const header = c.req.header("authorization");
+    if (!header) throw new ApiError(401, "unauthorized", "Sign in to use the billing API.");
+    return header;
+  };
+  const asCaller = (c: Context) => deps.userClient(authorization(c));
+
+  /** Raises 403 unless the caller is an owner or admin of the organization. */
+  const requireManager = async (c: Context, organization: string): Promise<void> => {
+    const db = asCaller(c);
+    const { data, error } = await db.from("organization_members").select("role")
+      .eq("organization_id", organization).eq("user_id", callerId(authorization(c))).maybeSingle();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    if (!data || !["owner", "admin"].includes(data.role)) {
+      throw new ApiError(403, "forbidden", "Only an owner or admin of the organization can manage billing.");
+    }
+  };
+
+  /** The organization's Stripe customer, created once (deterministic idempotency key) and claimed in our table. */
+  const customerFor = async (organization: string): Promise<string> => {
+    const { data, error } = await deps.service.from("organizations").select("id, name, stripe_customer_id")
+      .eq("id", organization).single();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    if (data.stripe_customer_id) return data.stripe_customer_id;
+    const customer = await deps.stripe.customers.create(
+      { name: data.name, metadata: { organization_id: organization } },
+      { idempotencyKey: `customer:${organization}` },
+    );
+    try {
+      await rpc(deps.service, "link_stripe_customer", {
+        p_event_id: null,
+        p_organization_id: organization,
+        p_stripe_customer_id: customer.id,
+      });
+      return customer.id;
+    } catch (error) {
+      // Someone linked another customer first (an older key, a manual link): use theirs.
+      if (error instanceof DatabaseFailure && error.code === "PT409") {
+        const { data: again } = await deps.service.from("organizations").select("stripe_customer_id")
+          .eq("id", organization).single();
+        if (again?.stripe_customer_id) return again.stripe_customer_id;
+      }
+      throw error;
+    }
+  };
+
+  app.get("/plans", async (c) => {
+    const { data, error } = await asCaller(c).from("subscription_plans")
+      .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days")
+      .eq("is_active", true).order("sort_order");
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    return json({ plans: data });
+  });
+
+  app.get("/credit-products", async (c) => {
+    const { data, error } = await asCaller(c).from("credit_products")
+      .select("code, name, description, credits, currency, unit_amount")
+      .eq("is_active", true).order("sort_order");
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    return json({ credit_products: data });
+  });
+
+  app.post("/subscription/checkout", async (c) => {
+    const body = await readJson(c, subscriptionCheckoutBody);
+    await requireManager(c, body.organization_id);
+    const { data: live, error: liveError } = await deps.service.from("organization_subscriptions").select("id")
+      .eq("organization_id", body.organization_id).in("status", LIVE_STATUSES).limit(1);
+    if (liveError) throw new DatabaseFailure(liveError.code ?? "", liveError.message);
+    if (live && live.length > 0) {
+      throw new ApiError(409, "subscription_exists", "The organization already has a subscription: change it in the customer portal.");
+    }
+    const { data: plan, error } = await deps.service.from("subscription_plans").select("*")
+      .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    if (!plan) throw new ApiError(404, "plan_not_found", `There is no active plan ${body.plan_code}.`);
+
+    const customer = await customerFor(body.organization_id);
+    const price = await planPrice(deps.stripe, deps.service, plan, body.interval);
+    const session = await deps.stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer,
+      line_items: [{ price, quantity: 1 }],
+      client_reference_id: body.organization_id,
+      metadata: { organization_id: body.organization_id, plan_code: plan.code },
+      subscription_data: {
+        metadata: { organization_id: body.organization_id, plan_code: plan.code },
+        ...(plan.trial_days > 0 && { trial_period_days: plan.trial_days }),
+      },
+      success_url: `${deps.appUrl}/?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${deps.appUrl}/?checkout=cancelled`,
+    });
+    return json({ url: session.url });
+  });
+
+  app.post("/subscription/portal", async (c) => {
+    const body = await readJson(c, portalBody);
+    await requireManager(c, body.organization_id);
+    const { data, error } = await deps.service.from("organizations").select("stripe_customer_id")
+      .eq("id", body.organization_id).single();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    if (!data.stripe_customer_id) {
+      throw new ApiError(409, "no_customer", "The organization has no billing account yet: subscribe or buy credits first.");
+    }
+    const session = await deps.stripe.billingPortal.sessions.create({
+      customer: data.stripe_customer_id,
+      return_url: `${deps.appUrl}/?portal=returned`,
+    });
+    return json({ url: session.url });
+  });
+
+  app.get("/subscription/:org_id", async (c) => {
+    const organization = organizationParam(c);
+    const { data, error } = await asCaller(c).from("organization_subscriptions")
+      .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan:subscription_plans(code, name)")
+      .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    return json({ subscription: data });
+  });
+
+  app.get("/credits/:org_id", async (c) => {
+    const organization = organizationParam(c);
+    const balance = await rpc(asCaller(c), "get_credit_balance", { p_organization_id: organization });
+    return json({ balance });
+  });
+
+  app.post("/credits/consume", async (c) => {
+    const body = await readJson(c, consumeBody);
+    const result = await rpc(asCaller(c), "consume_credits", {
+      p_organization_id: body.organization_id,
+      p_event_key: body.event_key,
+      p_quantity: body.quantity ?? 1,
+      p_idempotency_key: body.idempotency_key ?? null,
+      p_metadata: body.metadata ?? {},
+    });
+    return json(result);
+  });
+
+  app.post("/credit-products/checkout", async (c) => {
+    const body = await readJson(c, creditCheckoutBody);
+    await requireManager(c, body.organization_id);
+    const { data: product, error } = await deps.service.from("credit_products").select("*")
+      .eq("code", body.product_code).eq("is_active", true).maybeSingle<ProductRow>();
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    if (!product) throw new ApiError(404, "product_not_found", `There is no active credit pack ${body.product_code}.`);
+    const customer = await customerFor(body.organization_id);
+    const price = await productPrice(deps.stripe, deps.service, product);
+    const metadata = { organization_id: body.organization_id, product_code: product.code };
+    const session = await deps.stripe.checkout.sessions.create({
+      mode: "payment",
+      customer,
+      line_items: [{ price, quantity: 1 }],
+      client_reference_id: body.organization_id,
+      metadata,
+      payment_intent_data: { metadata },
+      success_url: `${deps.appUrl}/?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${deps.appUrl}/?checkout=cancelled`,
+    });
+    return json({ url: session.url });
+  });
+
+  app.get("/summary/:org_id", async (c) => {
+    const organization = organizationParam(c);
+    const db = asCaller(c);
+    const balance = await rpc<Record<string, unknown>>(db, "get_credit_balance", { p_organization_id: organization });
+    const since = new Date(Date.now() - 30 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+    const [subscription, usage, alerts] = await Promise.all([
+      db.from("organization_subscriptions")
+        .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan:subscription_plans(code, name, monthly_credits, annual_credits)")
+        .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle(),
+      db.from("credit_usage_daily").select("day, event_key, events, credits")
+        .eq("organization_id", organization).gte("day", since).order("day"),
+      db.from("billing_alerts").select("id, kind, severity, title, message, data, created_at")
+        .eq("organization_id", organization).is("dismissed_at", null).order("created_at", { ascending: false }),
+    ]);
+    for (const result of [subscription, usage, alerts]) {
+      if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message);
+    }
+    return json({ subscription: subscription.data, balance, usage: usage.data, alerts: alerts.data });
+  });
+
+  app.get("/history/:org_id", async (c) => {
+    const organization = organizationParam(c);
+    const parsed = page.safeParse(c.req.query());
+    if (!parsed.success) throw new ApiError(400, "invalid_request", describeIssues(parsed.error));
+    const { limit, offset } = parsed.data;
+    const { data, error, count } = await asCaller(c).from("billing_history")
+      .select("id, kind, status, description, amount, currency, invoice_url, invoice_pdf_url, receipt_url, occurred_at", { count: "exact" })
+      .eq("organization_id", organization).order("occurred_at", { ascending: false }).range(offset, offset + limit - 1);
+    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    return json({ history: data, total: count, limit, offset });
+  });
+
+  app.options("*", () => new Response(null, { status: 204, headers: corsHeaders }));
+  app.notFound(() => errorResponse(404, "not_found", "No such billing endpoint."));
+  app.onError((error) => {
+    if (error instanceof ApiError) return errorResponse(error.status, error.code, error.message);
+    if (error instanceof DatabaseFailure) {
+      const mapped = fromDatabase(error);
+      if (mapped) return errorResponse(mapped.status, mapped.code, mapped.message);
+    }
+    if (isStripeUnavailable(error)) {
+      return errorResponse(503, "payment_provider_unavailable", "Stripe could not be reached; try again shortly.");
+    }
+    console.error(JSON.stringify({ message: "billing request failed", error: String(error) }));
+    return errorResponse(500, "internal_error", "Something went wrong on our side.");
+  });
+
+  return app;
+}
+
+function isStripeUnavailable(error: unknown): boolean {
+  const type = (error as { type?: string } | null)?.type;
+  return type === "StripeConnectionError" || type === "StripeAPIError" || type === "StripeRateLimitError";
+}
+
+

@@ -1,0 +1,196 @@
+/**
+ * What each Stripe event does to our data. Objects are re-read from Stripe when applied
+ * (never trusted from an old event's snapshot), mapped to typed SQL calls, and each SQL call
+ * applies its effects and marks the inbox event processed in one transaction.
+ */
+import type Stripe from "stripe";
+import {
+  fromUnix,
+  idOf,
+  invoiceServicePeriod,
+  invoiceSubscriptionId,
+  organizationIdOf,
+  subscriptionState,
+} from "../_shared/stripe-mapping.ts";
+
+/** The two things applying needs: Stripe to re-read objects, the database to apply them. */
+export interface ApplyDeps {
+  stripe: Stripe;
+  /** Calls a service-role SQL function; throws a DatabaseFailure on error. */
+  rpc<T>(fn: string, args: Record<string, unknown>): Promise<T>;
+  /** The organization linked to a Stripe customer, if any. */
+  organizationOfCustomer(customerId: string): Promise<string | null>;
+  gracePeriodDays: number;
+  now(): Date;
+}
+
+export type Outcome = { status: "processed" } | { status: "ignored"; reason: string };
+
+const ignored = (reason: string): Outcome => ({ status: "ignored", reason });
+const processed: Outcome = { status: "processed" };
+
+/** Re-reads a subscription from Stripe and applies its current state; returns its organization. */
+async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscriptionId: string): Promise<string | null> {
+  const observedAt = deps.now();
+  const subscription = await deps.stripe.subscriptions.retrieve(subscriptionId);
+  const customerId = idOf(subscription.customer);
+  const organizationId = organizationIdOf(subscription.metadata) ??
+    (customerId ? await deps.organizationOfCustomer(customerId) : null);
+  if (!organizationId) return null;
+  await deps.rpc("apply_stripe_subscription", {
+    p_event_id: eventId,
+    p_organization_id: organizationId,
+    ...subscriptionState(subscription, observedAt),
+  });
+  return organizationId;
+}
+
+async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, session: Stripe.Checkout.Session) {
+  const fresh = await deps.stripe.checkout.sessions.retrieve(session.id);
+  const organizationId = organizationIdOf(fresh.metadata, fresh.client_reference_id);
+  if (!organizationId) return ignored(`checkout session ${fresh.id} names no organization`);
+  const customerId = idOf(fresh.customer);
+
+  if (fresh.mode === "subscription") {
+    if (customerId) await deps.rpc("link_stripe_customer", { p_event_id: null, p_organization_id: organizationId, p_stripe_customer_id: customerId });
+    const subscriptionId = idOf(fresh.subscription);
+    if (subscriptionId) await syncSubscription(deps, event.id, subscriptionId);
+    else await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
+    return processed;
+  }
+
+  if (fresh.mode === "payment") {
+    const productCode = fresh.metadata?.product_code;
+    if (!productCode) return ignored(`checkout session ${fresh.id} names no credit product`);
+    const paid = event.type === "checkout.session.async_payment_failed" ? false : fresh.payment_status === "paid";
+    if (!paid && event.type === "checkout.session.completed") {
+      // Delayed payment methods: the async_payment_* event settles it.
+      return ignored(`checkout session ${fresh.id} is not paid yet`);
+    }
+    await deps.rpc("apply_credit_purchase", {
+      p_event_id: event.id,
+      p_organization_id: organizationId,
+      p_checkout_session_id: fresh.id,
+      p_product_code: productCode,
+      p_paid: paid,
+      p_amount: fresh.amount_total ?? 0,
+      p_currency: fresh.currency ?? "usd",
+      p_occurred_at: fromUnix(event.created),
+      p_details: { stripe_payment_intent_id: idOf(fresh.payment_intent) },
+    });
+    return processed;
+  }
+  return ignored(`checkout session mode ${fresh.mode} is not billed here`);
+}
+
+async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stripe.Invoice) {
+  const invoice = await deps.stripe.invoices.retrieve(snapshot.id!);
+  const subscriptionId = invoiceSubscriptionId(invoice);
+  if (!subscriptionId) return ignored(`invoice ${invoice.id} bills no subscription`);
+  // The subscription first, so the invoice finds its current plan and status.
+  const organizationId = await syncSubscription(deps, null, subscriptionId);
+  if (!organizationId) return ignored(`invoice ${invoice.id} is for a customer we do not know`);
+  const details = { invoice_url: invoice.hosted_invoice_url, invoice_pdf_url: invoice.invoice_pdf };
+
+  if (event.type === "invoice.payment_failed") {
+    await deps.rpc("apply_invoice_payment_failed", {
+      p_event_id: event.id,
+      p_organization_id: organizationId,
+      p_invoice_id: invoice.id,
+      p_stripe_subscription_id: subscriptionId,
+      p_amount_due: invoice.amount_due,
+      p_currency: invoice.currency,
+      p_failed_at: fromUnix(event.created),
+      p_grace_period: `${deps.gracePeriodDays} days`,
+      p_details: details,
+    });
+    return processed;
+  }
+  if (invoice.status !== "paid") return ignored(`invoice ${invoice.id} is ${invoice.status}, not paid`);
+  const period = invoiceServicePeriod(invoice);
+  await deps.rpc("apply_invoice_paid", {
+    p_event_id: event.id,
+    p_organization_id: organizationId,
+    p_invoice_id: invoice.id,
+    p_stripe_subscription_id: subscriptionId,
+    p_period_start: period.start,
+    p_period_end: period.end,
+    p_amount_paid: invoice.amount_paid,
+    p_currency: invoice.currency,
+    p_paid_at: fromUnix(invoice.status_transitions?.paid_at ?? event.created),
+    p_details: details,
+  });
+  return processed;
+}
+
+async function applyChargeRefunded(deps: ApplyDeps, event: Stripe.Event, snapshot: Stripe.Charge) {
+  const charge = await deps.stripe.charges.retrieve(snapshot.id, { expand: ["refunds"] });
+  const paymentIntentId = idOf(charge.payment_intent);
+  if (!paymentIntentId) return ignored(`charge ${charge.id} has no payment intent`);
+  const sessions = await deps.stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
+  const session = sessions.data[0];
+  const organizationId = session ? organizationIdOf(session.metadata, session.client_reference_id) : null;
+  if (!session || !organizationId) return ignored(`charge ${charge.id} is not a credit purchase of ours`);
+
+  const refunds = charge.refunds?.data ?? [];
+  for (const refund of refunds) {
+    if (refund.status !== "succeeded") continue;
+    await deps.rpc("apply_credit_refund", {
+      p_event_id: null,
+      p_organization_id: organizationId,
+      p_refund_id: refund.id,
+      p_checkout_session_id: session.id,
+      p_refund_amount: refund.amount,
+      p_charge_amount: charge.amount,
+      p_total_refunded: charge.amount_refunded,
+      p_currency: refund.currency,
+      p_refunded_at: fromUnix(refund.created),
+      p_details: { stripe_charge_id: charge.id, receipt_url: charge.receipt_url },
+    });
+  }
+  await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
+  return processed;
+}
+
+async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, subscription: Stripe.Subscription) {
+  const organizationId = await syncSubscription(deps, null, subscription.id);
+  if (!organizationId) return ignored(`subscription ${subscription.id} is for a customer we do not know`);
+  const trialEnd = fromUnix(subscription.trial_end);
+  await deps.rpc("raise_billing_alert", {
+    p_organization_id: organizationId,
+    p_kind: "trial_ending",
+    p_severity: "info",
+    p_title: "Trial ending soon",
+    p_message: trialEnd ? `The trial ends on ${trialEnd.slice(0, 10)}.` : "The trial ends soon.",
+    p_data: { subscription: subscription.id, trial_end: trialEnd },
+    p_dedupe_key: `trial_ending:${subscription.id}`,
+  });
+  await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
+  return processed;
+}
+
+/** Applies one verified, recorded event. Throws on failure; the caller decides retry or park. */
+export async function applyEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
+  switch (event.type) {
+    case "checkout.session.completed":
+    case "checkout.session.async_payment_succeeded":
+    case "checkout.session.async_payment_failed":
+      return await applyCheckoutSession(deps, event, event.data.object);
+    case "customer.subscription.created":
+    case "customer.subscription.updated":
+    case "customer.subscription.deleted": {
+      const organizationId = await syncSubscription(deps, event.id, event.data.object.id);
+      return organizationId ? processed : ignored(`subscription ${event.data.object.id} is for a customer we do not know`);
+    }
+    case "customer.subscription.trial_will_end":
+      return await applyTrialWillEnd(deps, event, event.data.object);
+    case "invoice.paid":
+    case "invoice.payment_succeeded":
+    case "invoice.payment_failed":
+      return await applyInvoice(deps, event, event.data.object);
+    case "charge.refunded":
+      return await applyChargeRefunded(deps, event, event.data.object);
+    default:
+      return ignored(`event type ${event.type} is not handled`);
+  }
+}

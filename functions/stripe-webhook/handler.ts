@@ -1,0 +1,101 @@
+/**
+ * The webhook: verify -> persist -> apply -> acknowledge.
+ *
+ * - A missing, forged, re-serialized or stale signature is a 400 and nothing is stored.
+ * - A verified event goes into the inbox (keyed by its id); a redelivery of an event already
+ *   processed or ignored is acknowledged without being applied again.
+ * - Applying writes its effects and marks the event processed in one transaction.
+ * - Unhandled types and unknown customers are acknowledged (200) and logged, never 4xx:
+ *   Stripe would retry for days and then disable the endpoint.
+ * - A failure that will fail again (data we refuse) parks the event with its error and is
+ *   acknowledged; anything else (Stripe or the database unreachable) is a 500, so Stripe retries.
+ */
+import Stripe from "stripe";
+import { errorResponse, json } from "../_shared/http.ts";
+import { DatabaseFailure } from "../_shared/supabase.ts";
+import { type ApplyDeps, applyEvent } from "./apply.ts";
+
+export interface WebhookDeps extends ApplyDeps {
+  webhookSecret: string;
+  cryptoProvider: Stripe.CryptoProvider;
+  /** Seconds a signature stays valid (Stripe's libraries default to 300). */
+  toleranceSeconds: number;
+  log(message: string, fields?: Record<string, unknown>): void;
+}
+
+interface RecordResult {
+  status: "received" | "processed" | "ignored" | "parked";
+  duplicate: boolean;
+}
+
+/** True when retrying the same event cannot succeed. */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof DatabaseFailure) return error.permanent;
+  if (error instanceof Stripe.errors.StripeInvalidRequestError) return true;
+  return false;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export function createWebhookHandler(deps: WebhookDeps): (request: Request) => Promise<Response> {
+  return async (request) => {
+    if (request.method !== "POST") return errorResponse(405, "method_not_allowed", "Use POST.");
+    const signature = request.headers.get("stripe-signature");
+    if (!signature) return errorResponse(400, "missing_signature", "The Stripe-Signature header is required.");
+    const body = await request.text();
+
+    let event: Stripe.Event;
+    try {
+      event = await deps.stripe.webhooks.constructEventAsync(
+        body,
+        signature,
+        deps.webhookSecret,
+        deps.toleranceSeconds,
+        deps.cryptoProvider,
+      );
+    } catch {
+      return errorResponse(400, "invalid_signature", "The Stripe signature does not match this payload.");
+    }
+
+    let recorded: RecordResult;
+    try {
+      recorded = await deps.rpc<RecordResult>("record_stripe_event", {
+        p_event_id: event.id,
+        p_type: event.type,
+        p_created_at: new Date(event.created * 1000).toISOString(),
+        p_livemode: event.livemode,
+        p_payload: JSON.parse(body),
+      });
+    } catch (error) {
+      deps.log("could not record event", { event: event.id, error: describe(error) });
+      return errorResponse(500, "storage_unavailable", "The event could not be stored; Stripe will retry.");
+    }
+    if (recorded.status !== "received") {
+      return json({ received: true, status: recorded.status, duplicate: true });
+    }
+
+    try {
+      const outcome = await applyEvent(deps, event);
+      if (outcome.status === "ignored") {
+        deps.log("event ignored", { event: event.id, type: event.type, reason: outcome.reason });
+        await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "ignored" });
+      }
+      return json({ received: true, status: outcome.status });
+    } catch (error) {
+      if (isPermanent(error)) {
+        deps.log("event parked", { event: event.id, type: event.type, error: describe(error) });
+        try {
+          await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "parked", p_error: describe(error) });
+        } catch (parkError) {
+          deps.log("could not park event", { event: event.id, error: describe(parkError) });
+          return errorResponse(500, "storage_unavailable", "The event could not be parked; Stripe will retry.");
+        }
+        return json({ received: true, status: "parked" });
+      }
+      deps.log("event failed, Stripe will retry", { event: event.id, type: event.type, error: describe(error) });
+      return errorResponse(500, "apply_failed", "The event could not be applied right now; Stripe will retry.");
+    }
+  };
+}

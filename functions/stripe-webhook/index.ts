@@ -1,0 +1,31 @@
+/**
+ * Edge Function `stripe-webhook` (verify_jwt = false: authenticity comes only from the
+ * Stripe-Signature header). Wiring only; the behaviour lives in handler.ts and apply.ts.
+ */
+import { functionEnv } from "../_shared/env.ts";
+import { preflight } from "../_shared/http.ts";
+import { rpc, serviceClient } from "../_shared/supabase.ts";
+import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
+import { createWebhookHandler } from "./handler.ts";
+
+const env = functionEnv();
+const db = serviceClient();
+
+const handle = createWebhookHandler({
+  stripe: stripeClient(),
+  webhookSecret: env.stripeWebhookSecret,
+  cryptoProvider,
+  toleranceSeconds: 300,
+  gracePeriodDays: env.gracePeriodDays,
+  now: () => new Date(),
+  rpc: (fn, args) => rpc(db, fn, args),
+  organizationOfCustomer: async (customerId) => {
+    const { data, error } = await db.from("organizations").select("id").eq("stripe_customer_id", customerId)
+      .maybeSingle();
+    if (error) throw new Error(`could not look up customer ${customerId}: ${error.message}`);
+    return data?.id ?? null;
+  },
+  log: (message, fields) => console.log(JSON.stringify({ message, ...fields })),
+});
+
+Deno.serve((request) => preflight(request) ?? handle(request));
