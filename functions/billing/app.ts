@@ -192,8 +192,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
         metadata: { organization_id: body.organization_id, plan_code: plan.code },
         ...(plan.trial_days > 0 && { trial_period_days: plan.trial_days }),
       },
-      success_url: `${deps.appUrl}/?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-      cancel_url: `${deps.appUrl}/?checkout=cancelled`,
+      success_url: `${deps.appUrl}/?checkout=success&kind=subscription&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=subscription`,
     });
     return json({ url: session.url });
   });
@@ -258,8 +258,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
       client_reference_id: body.organization_id,
       metadata,
       payment_intent_data: { metadata },
-      success_url: `${deps.appUrl}/?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-      cancel_url: `${deps.appUrl}/?checkout=cancelled`,
+      success_url: `${deps.appUrl}/?checkout=success&kind=credits&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=credits`,
     });
     return json({ url: session.url });
   });
