@@ -1,0 +1,78 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import { EmptyState, ErrorState, Loading } from "@/components/status";
+import { AuthScreen } from "@/features/auth/components/auth-screen";
+import { BillingPage } from "@/features/billing/components/billing-page";
+import { useMemberships } from "@/features/organizations/api/get-memberships";
+import { CreateOrganizationForm, OrganizationSwitcher } from "@/features/organizations/components/organization-picker";
+import { signOut, useAuth } from "@/lib/auth";
+import { errorMessage } from "@/lib/errors";
+import { useBackend } from "@/lib/supabase";
+
+const SELECTED_KEY = "billing.selectedOrganization";
+
+function SignedIn({ userId, email }: { userId: string; email: string }) {
+  const { supabase } = useBackend();
+  const queryClient = useQueryClient();
+  const memberships = useMemberships(userId);
+  const [selectedId, setSelectedId] = useState<string | null>(() => window.localStorage.getItem(SELECTED_KEY));
+  const [signOutError, setSignOutError] = useState<unknown>(null);
+
+  const list = memberships.data ?? [];
+  const selected = list.find((m) => m.organization.id === selectedId) ?? list[0] ?? null;
+
+  useEffect(() => {
+    if (selected) window.localStorage.setItem(SELECTED_KEY, selected.organization.id);
+  }, [selected]);
+
+  async function doSignOut() {
+    try {
+      await signOut(supabase);
+      queryClient.clear();
+    } catch (error) {
+      setSignOutError(error);
+    }
+  }
+
+  return (
+    <>
+      <header className="topbar">
+        <span className="brand">Billing</span>
+        {selected ? <OrganizationSwitcher memberships={list} selectedId={selected.organization.id} onSelect={setSelectedId} /> : null}
+        <span className="user">
+          <span className="muted">{email}</span>{" "}
+          <button type="button" className="button secondary" onClick={() => void doSignOut()}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      {signOutError ? <p role="alert" className="field-error">{errorMessage(signOutError)}</p> : null}
+      <main className="content">
+        {memberships.isPending ? (
+          <Loading label="Loading your organizations…" />
+        ) : memberships.isError ? (
+          <ErrorState title="Your organizations could not be loaded." error={memberships.error} onRetry={() => void memberships.refetch()} />
+        ) : selected ? (
+          <BillingPage key={selected.organization.id} organizationId={selected.organization.id} role={selected.role} />
+        ) : (
+          <EmptyState>
+            <h1>Welcome</h1>
+            <p>You are not in any organization yet. Create one to see its billing; you will be its owner.</p>
+          </EmptyState>
+        )}
+        <details className="card create-org" open={!memberships.isPending && list.length === 0}>
+          <summary>Create another organization</summary>
+          <CreateOrganizationForm onCreated={setSelectedId} />
+        </details>
+      </main>
+    </>
+  );
+}
+
+/** Signed out: the auth screen; signed in: organization switcher and the Billing page. */
+export function AppShell() {
+  const { isLoading, user } = useAuth();
+  if (isLoading) return <Loading label="Restoring your session…" />;
+  if (!user) return <AuthScreen />;
+  return <SignedIn key={user.id} userId={user.id} email={user.email ?? ""} />;
+}

@@ -1,0 +1,24 @@
+import { useQuery } from "@tanstack/react-query";
+import { throwIfError } from "@/lib/errors";
+import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
+import { creditBalanceSchema, type CreditBalance } from "@/types/billing";
+import { billingKey } from "./billing-keys";
+
+export const creditBalanceQueryKey = (organizationId: string) => [...billingKey(organizationId), "balance"] as const;
+
+/** The spendable balance split by source, via the `get_credit_balance` RPC. */
+export async function fetchCreditBalance(supabase: BillingSupabaseClient, organizationId: string): Promise<CreditBalance> {
+  const { data, error } = await supabase.rpc("get_credit_balance", { p_organization_id: organizationId });
+  throwIfError(error);
+  return creditBalanceSchema.parse(data);
+}
+
+/** Balance hook; `refetchInterval` lets the checkout-return state poll it. */
+export function useCreditBalance(organizationId: string, refetchInterval?: number | false) {
+  const { supabase } = useBackend();
+  return useQuery({
+    queryKey: creditBalanceQueryKey(organizationId),
+    queryFn: () => fetchCreditBalance(supabase, organizationId),
+    refetchInterval,
+  });
+}

@@ -1,0 +1,30 @@
+import { ErrorState, Loading } from "@/components/status";
+import { formatCredits, formatDate } from "@/lib/format";
+import { useCreditBalance } from "../api/get-credit-balance";
+
+/** Balance split by source, and what expires next. Shared by Overview and Credits. */
+export function BalanceCard({ organizationId }: { organizationId: string }) {
+  const balance = useCreditBalance(organizationId);
+  if (balance.isPending) return <Loading label="Loading balance…" />;
+  if (balance.isError) return <ErrorState title="The balance could not be loaded." error={balance.error} onRetry={() => void balance.refetch()} />;
+  const b = balance.data;
+  return (
+    <div>
+      <p className="big-number" aria-label={`Balance: ${formatCredits(b.total)}`}>
+        {formatCredits(b.total)}
+      </p>
+      <dl className="facts">
+        <dt>Purchased</dt>
+        <dd>{formatCredits(b.purchased)}</dd>
+        <dt>Subscription</dt>
+        <dd>{formatCredits(b.subscription)}</dd>
+        <dt>Expires next</dt>
+        <dd>
+          {b.next_expiry_at && b.expiring_amount > 0
+            ? `${formatCredits(b.expiring_amount)} on ${formatDate(b.next_expiry_at)}`
+            : "Nothing expiring"}
+        </dd>
+      </dl>
+    </div>
+  );
+}

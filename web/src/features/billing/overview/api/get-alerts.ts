@@ -1,0 +1,25 @@
+import { useQuery } from "@tanstack/react-query";
+import { throwIfError } from "@/lib/errors";
+import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
+import type { BillingAlert } from "@/types/billing";
+import { billingKey } from "../../api/billing-keys";
+
+export const alertsQueryKey = (organizationId: string) => [...billingKey(organizationId), "alerts"] as const;
+
+/** Open (undismissed) alerts, newest first. */
+export async function fetchAlerts(supabase: BillingSupabaseClient, organizationId: string): Promise<BillingAlert[]> {
+  const { data, error } = await supabase
+    .from("billing_alerts")
+    .select("*")
+    .eq("organization_id", organizationId)
+    .is("dismissed_at", null)
+    .order("created_at", { ascending: false })
+    .limit(20);
+  throwIfError(error);
+  return data ?? [];
+}
+
+export function useAlerts(organizationId: string) {
+  const { supabase } = useBackend();
+  return useQuery({ queryKey: alertsQueryKey(organizationId), queryFn: () => fetchAlerts(supabase, organizationId) });
+}

@@ -1,0 +1,96 @@
+import { formatCreditNumber, formatDate } from "@/lib/format";
+import type { CreditUsageDay } from "@/types/billing";
+import { USAGE_DAYS, usageWindowStart } from "../api/get-usage";
+
+const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
+
+interface DayBar {
+  day: string;
+  total: number;
+  parts: { eventKey: string; credits: number }[];
+}
+
+/** Buckets the view's rows into one bar per UTC day of the window, stacked by event. */
+export function buildUsageBars(rows: CreditUsageDay[], now: Date): { bars: DayBar[]; events: string[] } {
+  const start = new Date(`${usageWindowStart(now)}T00:00:00Z`);
+  const events = [...new Set(rows.map((row) => row.event_key))].sort();
+  const bars: DayBar[] = [];
+  for (let i = 0; i < USAGE_DAYS; i += 1) {
+    const day = new Date(start.getTime() + i * 86_400_000).toISOString().slice(0, 10);
+    const parts = events.map((eventKey) => ({
+      eventKey,
+      credits: rows
+        .filter((row) => row.day === day && row.event_key === eventKey)
+        .reduce((sum, row) => sum + (row.credits ?? 0), 0),
+    }));
+    bars.push({ day, total: parts.reduce((sum, part) => sum + part.credits, 0), parts });
+  }
+  return { bars, events };
+}
+
+/**
+ * Credits used per day over the last 30 days as inline SVG (no chart library in the
+ * bundle). The SVG is decorative for screen readers; the same numbers are in the table.
+ */
+export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[]; now?: Date }) {
+  const { bars, events } = buildUsageBars(rows, now);
+  const max = Math.max(1, ...bars.map((bar) => bar.total));
+  const width = 300;
+  const height = 120;
+  const barWidth = width / bars.length;
+  const color = (eventKey: string) => PALETTE[events.indexOf(eventKey) % PALETTE.length];
+  const total = bars.reduce((sum, bar) => sum + bar.total, 0);
+
+  return (
+    <figure className="usage-chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Credits used per day, ${formatCreditNumber(total)} in total`}>
+        {bars.map((bar, index) => {
+          let y = height;
+          return (
+            <g key={bar.day}>
+              <title>{`${formatDate(`${bar.day}T12:00:00Z`)}: ${formatCreditNumber(bar.total)} credits`}</title>
+              {bar.parts.map((part) => {
+                const h = (part.credits / max) * (height - 4);
+                y -= h;
+                return part.credits > 0 ? (
+                  <rect key={part.eventKey} x={index * barWidth + 1} y={y} width={barWidth - 2} height={h} fill={color(part.eventKey)} />
+                ) : null;
+              })}
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption>
+        <ul className="legend">
+          {events.map((eventKey) => (
+            <li key={eventKey}>
+              <span className="swatch" style={{ background: color(eventKey) }} aria-hidden="true" />
+              {eventKey}
+            </li>
+          ))}
+        </ul>
+        <details>
+          <summary>Usage as a table</summary>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Day</th>
+                <th scope="col">Event</th>
+                <th scope="col">Credits</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <tr key={`${row.day}-${row.event_key}`}>
+                  <td>{row.day}</td>
+                  <td>{row.event_key}</td>
+                  <td>{formatCreditNumber(row.credits ?? 0)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      </figcaption>
+    </figure>
+  );
+}

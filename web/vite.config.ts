@@ -1,0 +1,24 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export default defineConfig({
+  plugins: [react()],
+  resolve: { alias: { "@": path.resolve(here, "src") } },
+  // `npm start` writes VITE_* (and server secrets) to the repo's .local/.env. Vite only ever
+  // exposes variables with the VITE_ prefix to the bundle, and a test greps dist/ to prove it.
+  envDir: path.resolve(here, "../.local"),
+  server: { port: Number(process.env.WEB_PORT ?? 5173), strictPort: true },
+  preview: { port: Number(process.env.WEB_PORT ?? 5173), strictPort: true },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: false,
+    // Libraries in a chunk of their own: it changes less often than our code, so browsers
+    // keep it cached across deploys, and the size report names it plainly.
+    rolldownOptions: { output: { advancedChunks: { groups: [{ name: "vendor", test: /node_modules/ }] } } },
+  },
+});
