@@ -1,0 +1,170 @@
+/**
+ * `startStripeEmulator`: the API, the hosted pages, webhook delivery and the test clock on
+ * one HTTP port. State lives in memory and is gone when the process stops.
+ */
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+import { errorResponse, mountApi } from "./api.ts";
+import { Billing, type DunningOptions } from "./billing.ts";
+import { invalidRequest } from "./errors.ts";
+import { bool, decodeForm, int, parseParams, str } from "./form.ts";
+import { mountPages } from "./pages.ts";
+import { Store } from "./store.ts";
+import { WebhookDispatcher, type WebhookOptions } from "./webhooks.ts";
+
+export interface StripeEmulatorOptions extends Omit<WebhookOptions, "url" | "secret"> {
+  /** Where events are POSTed (the stripe-webhook function); no delivery when absent. */
+  webhookUrl?: string;
+  /** That endpoint's `whsec_...` signing secret; required with `webhookUrl`. */
+  webhookSecret?: string;
+  /** Alias of `webhookUrl` (the name `local/src/stack.ts` passes). */
+  url?: string;
+  /** Alias of `webhookSecret`. */
+  secret?: string;
+  /** Port to listen on; 0 picks a free one. Default 12111. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  hostname?: string;
+  /** Public base URL of the emulator for page links (defaults to http://<hostname>:<port>). */
+  publicUrl?: string;
+  /** Renewal retries and the final action; Stripe's defaults are similar (retry over ~1 week, then cancel). */
+  dunning?: Partial<DunningOptions>;
+}
+
+export interface StripeEmulator {
+  /** Base URL, e.g. http://127.0.0.1:12111 (what STRIPE_API_BASE should be). */
+  url: string;
+  /** The webhook signing secret deliveries are signed with, when delivery is configured. */
+  webhookSecret?: string;
+  port: number;
+  store: Store;
+  billing: Billing;
+  webhooks: WebhookDispatcher;
+  /** Resolves when every queued webhook delivery (and its retries) has finished. */
+  webhooksIdle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the emulator and resolves once it is listening. */
+export async function startStripeEmulator(options: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const webhookUrl = options.webhookUrl ?? options.url;
+  const webhookSecret = options.webhookSecret ?? options.secret;
+  if (webhookUrl && !webhookSecret?.startsWith("whsec_")) {
+    throw new Error("startStripeEmulator: webhookUrl needs a webhookSecret starting with whsec_ to sign deliveries.");
+  }
+  let baseUrl = options.publicUrl ?? "";
+  const store = new Store();
+  const billing = new Billing(store, () => baseUrl, {
+    retryDays: options.dunning?.retryDays ?? [3, 5, 7],
+    finalAction: options.dunning?.finalAction ?? "cancel",
+  });
+  const webhooks = new WebhookDispatcher(store, {
+    url: webhookUrl,
+    secret: webhookSecret,
+    retryDelaysMs: options.retryDelaysMs,
+    duplicate: options.duplicate,
+    reorder: options.reorder,
+    timeoutMs: options.timeoutMs,
+  });
+
+  const app = new Hono();
+  app.onError((error) => errorResponse(error));
+  mountEmulatorControls(app, { store, billing, webhooks });
+  mountApi(app, { store, billing, baseUrl: () => baseUrl });
+  mountPages(app, { store, billing });
+  app.get("/", (c) => c.text("Stripe emulator. API under /v1, hosted pages under /checkout and /portal, controls under /_emulator.\n"));
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 12111, hostname }, () => resolve(s));
+    s.once("error", reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  if (!baseUrl) baseUrl = `http://${hostname}:${port}`;
+
+  return {
+    url: baseUrl,
+    ...(webhookSecret ? { webhookSecret } : {}),
+    port,
+    store,
+    billing,
+    webhooks,
+    webhooksIdle: () => webhooks.idle(),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        webhooks.stop();
+        server.close((error) => (error ? reject(error) : resolve()));
+        if ("closeAllConnections" in server) server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Emulator-only endpoints (no Stripe equivalent): the test clock, webhook switches and delivery
+ * log, and paying a Checkout Session without the browser. JSON in (or form), JSON out.
+ */
+function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing; webhooks: WebhookDispatcher }): void {
+  const { store, billing, webhooks } = ctx;
+
+  async function body(c: { req: { header(name: string): string | undefined; text(): Promise<string> } }): Promise<unknown> {
+    const text = await c.req.text();
+    if (!text) return {};
+    if ((c.req.header("content-type") ?? "").includes("application/json")) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw invalidRequest("Malformed JSON body.");
+      }
+    }
+    return decodeForm(new URLSearchParams(text));
+  }
+
+  const seconds = z.union([z.number().int().nonnegative(), int]);
+
+  /**
+   * POST /_emulator/advance {customer | subscription, to?}: runs that customer's clock to `to`
+   * (Unix seconds) or, by default, to the next billing event of its subscriptions (trial
+   * reminder, trial end, renewal, payment retry).
+   */
+  app.post("/_emulator/advance", async (c) => {
+    const p = parseParams(z.object({ customer: str.optional(), subscription: str.optional(), to: seconds.optional() }).strict(), await body(c));
+    let customer = p.customer;
+    if (!customer && p.subscription) customer = String(billing.subscription(p.subscription, "subscription").customer);
+    if (!customer) throw invalidRequest("Missing required param: customer (or subscription).", { code: "parameter_missing", param: "customer" });
+    const result = billing.advance(customer, p.to);
+    return c.json({ object: "emulator.clock", customer, now: result.now, subscriptions: result.subscriptions });
+  });
+
+  /** GET /_emulator/webhooks: the switches and every event's delivery attempts. */
+  app.get("/_emulator/webhooks", (c) =>
+    c.json({
+      url: webhooks.options.url ?? null,
+      duplicate: webhooks.options.duplicate ?? false,
+      reorder: webhooks.options.reorder ?? false,
+      retry_delays_ms: webhooks.options.retryDelaysMs ?? null,
+      deliveries: store.events.map((s) => ({ event: s.event.id, type: s.event.type, pending_webhooks: s.event.pending_webhooks, attempts: s.deliveries })),
+    }),
+  );
+
+  /** POST /_emulator/webhooks {url?, duplicate?, reorder?}: changes the switches at run time. */
+  app.post("/_emulator/webhooks", async (c) => {
+    const flag = z.union([z.boolean(), bool]);
+    const p = parseParams(z.object({ url: str.optional(), secret: str.optional(), duplicate: flag.optional(), reorder: flag.optional() }).strict(), await body(c));
+    webhooks.configure({
+      ...(p.url !== undefined ? { url: p.url } : {}),
+      ...(p.secret !== undefined ? { secret: p.secret } : {}),
+      ...(p.duplicate !== undefined ? { duplicate: p.duplicate } : {}),
+      ...(p.reorder !== undefined ? { reorder: p.reorder } : {}),
+    });
+    return c.json({ url: webhooks.options.url ?? null, duplicate: webhooks.options.duplicate ?? false, reorder: webhooks.options.reorder ?? false });
+  });
+
+  /** POST /_emulator/checkout/:id/pay {card_number, email?}: what the hosted page's submit does. */
+  app.post("/_emulator/checkout/:id/pay", async (c) => {
+    const p = parseParams(z.object({ card_number: str, email: str.optional() }).strict(), await body(c));
+    const session = billing.completeCheckout(c.req.param("id"), { cardNumber: p.card_number, email: p.email ?? null });
+    return c.json(session);
+  });
+}
