@@ -11,12 +11,18 @@
  *      trip), the least any design can do. Reported so the overhead of the rules is visible.
  * 2. get_credit_balance latency for an organization with 1,000,000 ledger rows next to one
  *    with 1,000: it must not grow with the ledger.
+ * 3. consume_credits through the local gateway (`POST /rest/v1/rpc/consume_credits`, service
+ *    role key) with 32 concurrent HTTP clients (autocannon), as a ratio of the same calls made
+ *    directly over SQL with 32 connections in the same run. Target: >= 0.5.
  *
  * Prints a table and writes bench/results/latest.json.
  */
+import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import autocannon from "autocannon";
 import pg from "pg";
+import { apiKeys } from "../local/gateway/keys.ts";
 import { repoRoot } from "../local/src/paths.ts";
 import { setUpTestDatabase } from "../local/src/test-database.ts";
 
@@ -143,6 +149,92 @@ async function benchConsume(db: pg.Pool): Promise<ThroughputRow[]> {
   return rows;
 }
 
+interface HttpRow {
+  scenario: string;
+  clients: number;
+  httpPerSecond: number;
+  sqlPerSecond: number;
+  ratio: number;
+  non2xx: number;
+}
+
+const HTTP_CLIENTS = 32;
+
+/** consume_credits over HTTP through the gateway next to direct SQL, same organizations, same run. */
+async function benchGateway(db: pg.Pool, databaseUrl: string): Promise<HttpRow> {
+  const targets = await createTargets(db, ORGANIZATIONS, "http");
+  const keys = await apiKeys();
+  const gateway = await startGatewayProcess(databaseUrl);
+  try {
+    let next = 0;
+    const body = () => JSON.stringify({ p_organization_id: targets[(next++ * 7919) % targets.length]!.organizationId, p_event_key: "api_call_basic" });
+    const overHttp = async () => {
+      const result = await autocannon({
+        url: `${gateway.url}/rest/v1/rpc/consume_credits`,
+        connections: HTTP_CLIENTS,
+        duration: SECONDS_PER_RUN,
+        method: "POST",
+        headers: { apikey: keys.serviceRoleKey, authorization: `Bearer ${keys.serviceRoleKey}`, "content-type": "application/json" },
+        requests: [{ setupRequest: (request) => ({ ...request, body: body() }) }],
+      });
+      return { perSecond: result["2xx"] / result.duration, non2xx: result.non2xx + result.errors };
+    };
+    // Warm the gateway's pool and plan caches before timing.
+    await overHttp();
+    let httpPerSecond = 0;
+    let sqlPerSecond = 0;
+    let non2xx = 0;
+    for (let round = 0; round < 2; round++) {
+      sqlPerSecond = Math.max(sqlPerSecond, await throughput(db, HTTP_CLIENTS, (client, i) =>
+        client.query(CONSUME, [targets[(i * 7919) % targets.length]!.organizationId])));
+      const http = await overHttp();
+      httpPerSecond = Math.max(httpPerSecond, http.perSecond);
+      non2xx += http.non2xx;
+    }
+    const row = {
+      scenario: `${ORGANIZATIONS.toLocaleString("en")} organizations`,
+      clients: HTTP_CLIENTS,
+      httpPerSecond,
+      sqlPerSecond,
+      ratio: httpPerSecond / sqlPerSecond,
+      non2xx,
+    };
+    console.log(
+      `  ${row.scenario} ${HTTP_CLIENTS} clients: HTTP ${httpPerSecond.toFixed(0)}/s, direct SQL ${sqlPerSecond.toFixed(0)}/s ` +
+        `(ratio ${row.ratio.toFixed(2)}, target >= 0.5)${non2xx ? `, ${non2xx} non-2xx responses or errors` : ""}`,
+    );
+    return row;
+  } finally {
+    await gateway.stop();
+  }
+}
+
+/** The gateway in a process of its own (as under `npm start`), so autocannon does not share its event loop. */
+async function startGatewayProcess(databaseUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "gateway", "main.ts")], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: databaseUrl, API_PORT: "0", GATEWAY_FUNCTIONS: "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk;
+      const match = /GATEWAY_URL=(\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`the gateway exited (${code}) before listening:\n${output}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 /**
  * Gives an organization `ledgerRows` ledger rows cheaply: one grant, then consumption rows
  * written in bulk (as the table owner), with the lot and the balances kept consistent, plus
@@ -206,6 +298,9 @@ async function main(): Promise<void> {
     console.log(`  1,000,000 rows: p50 ${largeLatency.p50.toFixed(3)} ms, p99 ${largeLatency.p99.toFixed(3)} ms`);
     console.log(`  ratio (1M / 1k, p50): ${balance.ratioP50.toFixed(2)}`);
 
+    console.log(`\nconsume_credits through the gateway (POST /rest/v1/rpc, ${HTTP_CLIENTS} HTTP clients) vs direct SQL`);
+    const gatewayRow = await benchGateway(db, database.url);
+
     console.log("\n| scenario | connections | consume_credits/s | baseline txn/s | ratio | one-statement floor/s | ratio to floor |");
     console.log("|---|---:|---:|---:|---:|---:|---:|");
     for (const r of consume) {
@@ -218,12 +313,17 @@ async function main(): Promise<void> {
     console.log("|---|---:|---:|");
     console.log(`| 1,000 ledger rows | ${smallLatency.p50.toFixed(3)} | ${smallLatency.p99.toFixed(3)} |`);
     console.log(`| 1,000,000 ledger rows | ${largeLatency.p50.toFixed(3)} | ${largeLatency.p99.toFixed(3)} |`);
+    console.log("\n| consume_credits via gateway | clients | HTTP/s | direct SQL/s | ratio |");
+    console.log("|---|---:|---:|---:|---:|");
+    console.log(
+      `| ${gatewayRow.scenario} | ${gatewayRow.clients} | ${gatewayRow.httpPerSecond.toFixed(0)} | ${gatewayRow.sqlPerSecond.toFixed(0)} | ${gatewayRow.ratio.toFixed(2)} |`,
+    );
 
     const resultsDir = path.join(repoRoot, "bench", "results");
     await mkdir(resultsDir, { recursive: true });
     await writeFile(
       path.join(resultsDir, "latest.json"),
-      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance }, null, 2) + "\n",
+      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance, gateway: gatewayRow }, null, 2) + "\n",
     );
     console.log("\nWrote bench/results/latest.json");
   } finally {

@@ -214,13 +214,27 @@ export function createBillingApp(deps: BillingDeps): Hono {
     return json({ url: session.url });
   });
 
-  app.get("/subscription/:org_id", async (c) => {
-    const organization = organizationParam(c);
-    const { data, error } = await asCaller(c).from("organization_subscriptions")
-      .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan:subscription_plans(code, name)")
+  /**
+   * The organization's latest subscription with its plan, as the caller may see it. Two
+   * plain reads rather than an embedded select, which keeps to the REST subset every
+   * stack supports.
+   */
+  const latestSubscription = async (db: SupabaseClient, organization: string) => {
+    const { data, error } = await db.from("organization_subscriptions")
+      .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan_id")
       .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle();
     if (error) throw new DatabaseFailure(error.code ?? "", error.message);
-    return json({ subscription: data });
+    if (!data) return null;
+    const { plan_id: planId, ...subscription } = data;
+    const { data: plan, error: planError } = await db.from("subscription_plans")
+      .select("code, name, monthly_credits, annual_credits").eq("id", planId).maybeSingle();
+    if (planError) throw new DatabaseFailure(planError.code ?? "", planError.message);
+    return { ...subscription, plan };
+  };
+
+  app.get("/subscription/:org_id", async (c) => {
+    const organization = organizationParam(c);
+    return json({ subscription: await latestSubscription(asCaller(c), organization) });
   });
 
   app.get("/credits/:org_id", async (c) => {
@@ -270,18 +284,16 @@ export function createBillingApp(deps: BillingDeps): Hono {
     const balance = await rpc<Record<string, unknown>>(db, "get_credit_balance", { p_organization_id: organization });
     const since = new Date(Date.now() - 30 * 24 * 3600 * 1000).toISOString().slice(0, 10);
     const [subscription, usage, alerts] = await Promise.all([
-      db.from("organization_subscriptions")
-        .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan:subscription_plans(code, name, monthly_credits, annual_credits)")
-        .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle(),
+      latestSubscription(db, organization),
       db.from("credit_usage_daily").select("day, event_key, events, credits")
         .eq("organization_id", organization).gte("day", since).order("day"),
       db.from("billing_alerts").select("id, kind, severity, title, message, data, created_at")
         .eq("organization_id", organization).is("dismissed_at", null).order("created_at", { ascending: false }),
     ]);
-    for (const result of [subscription, usage, alerts]) {
+    for (const result of [usage, alerts]) {
       if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message);
     }
-    return json({ subscription: subscription.data, balance, usage: usage.data, alerts: alerts.data });
+    return json({ subscription, balance, usage: usage.data, alerts: alerts.data });
   });
 
   app.get("/history/:org_id", async (c) => {

@@ -26,6 +26,8 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 async function hasPlatformSchema(client: pg.Client): Promise<boolean> {
   const { rows } = await client.query<{ ready: boolean }>(
     `select to_regclass('auth.users') is not null
+        and to_regclass('auth.refresh_tokens') is not null
+        and to_regclass('auth.sessions') is not null
         and exists (select 1 from pg_roles where rolname = 'service_role') as ready`,
   );
   return rows[0]?.ready ?? false;

@@ -36,10 +36,10 @@ const BASE_SETTINGS: Record<string, string> = {
   unix_socket_directories: "",
 };
 
-/** The cluster used by `npm run db:up` and `npm start`; its data persists in `.local/`. */
-export function devClusterOptions(): ClusterOptions {
+/** The cluster used by `npm run db:up` and `npm start`; its data persists in `.local/` (or another state directory). */
+export function devClusterOptions(stateDir = path.join(repoRoot, ".local")): ClusterOptions {
   return {
-    dataDir: path.join(repoRoot, ".local", "postgres"),
+    dataDir: path.join(stateDir, "postgres"),
     port: Number(process.env.POSTGRES_PORT ?? process.env.DB_PORT ?? 54322),
   };
 }

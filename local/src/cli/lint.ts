@@ -40,9 +40,12 @@ async function functionEntrypoints(): Promise<string[]> {
 async function main(): Promise<number> {
   const results: boolean[] = [];
   results.push(await step("tsc", () => checked("tsc", ["-p", "."])));
+  results.push(await step("tsc (web)", () => checked("tsc", ["-p", "web"])));
   const denoFiles = await functionEntrypoints();
   if (denoFiles.length > 0) {
-    results.push(await step("deno check", () => checked("deno", ["check", ...denoFiles])));
+    // manual: resolve npm packages from the existing node_modules; Deno must not try to
+    // install the workspace's dependencies itself.
+    results.push(await step("deno check", () => checked("deno", ["check", "--node-modules-dir=manual", ...denoFiles])));
     results.push(await step("deno lint", () => checked("deno", ["lint"])));
   } else {
     console.log("deno check / deno lint... skipped (no Edge Function sources yet)");

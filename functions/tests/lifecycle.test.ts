@@ -1,0 +1,269 @@
+/**
+ * The billing lifecycle through the real functions, the local gateway and the Stripe
+ * emulator, as a member would drive it: subscribe (checkout -> trial credits), consume,
+ * renew (new allowance, old expired), buy a pack, fail a payment (past due, grace), recover,
+ * cancel. `npm test` starts the stack and passes its URLs and keys in TEST_* variables.
+ */
+import assert from "node:assert/strict";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+
+function required(name: string): string {
+  const value = Deno.env.get(name);
+  if (!value) throw new Error(`${name} is not set: run the suites through \`npm test\`.`);
+  return value;
+}
+
+const supabaseUrl = required("TEST_SUPABASE_URL");
+const anonKey = required("TEST_SUPABASE_ANON_KEY");
+const stripeBase = required("TEST_STRIPE_API_BASE");
+
+interface Member {
+  client: SupabaseClient;
+  token: string;
+}
+
+async function signUp(): Promise<Member> {
+  const client = createClient(supabaseUrl, anonKey, { auth: { persistSession: false, autoRefreshToken: false } });
+  const email = `member-${crypto.randomUUID()}@lifecycle.test`;
+  const { data, error } = await client.auth.signUp({ email, password: "a-long-test-password-1" });
+  if (error || !data.session) throw new Error(`sign-up failed: ${error?.message}`);
+  return { client, token: data.session.access_token };
+}
+
+async function api(member: Member, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${supabaseUrl}/functions/v1/billing${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${member.token}`,
+      apikey: anonKey,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function emulator(path: string, params: Record<string, string>) {
+  const response = await fetch(`${stripeBase}${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: "Bearer sk_test_local_emulator" },
+    body: new URLSearchParams(params),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`emulator ${path} answered ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Polls until `check` returns a value (the webhook runs asynchronously), or fails after a while. */
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+async function balance(member: Member, organizationId: string) {
+  const { data, error } = await member.client.rpc("get_credit_balance", { p_organization_id: organizationId });
+  if (error) throw new Error(error.message);
+  return data as { total: number; purchased: number; subscription: number };
+}
+
+/**
+ * Runs the emulator's clock to the subscription's next billing events until `done` holds
+ * for our copy of the subscription (the webhook applies each event asynchronously).
+ */
+async function advanceUntil(
+  member: Member,
+  organizationId: string,
+  subscriptionId: string,
+  done: (s: Awaited<ReturnType<typeof subscription>>) => boolean,
+) {
+  for (let step = 0; step < 6; step++) {
+    await emulator("/_emulator/advance", { subscription: subscriptionId });
+    try {
+      return await eventually("the subscription to change", async () => {
+        const s = await subscription(member, organizationId);
+        return done(s) ? s : undefined;
+      }, 3_000);
+    } catch {
+      // Not yet: advance to the next billing event.
+    }
+  }
+  throw new Error(`subscription ${subscriptionId} never reached the expected state`);
+}
+
+async function subscription(member: Member, organizationId: string) {
+  const { data, error } = await member.client.from("organization_subscriptions")
+    .select("status, stripe_subscription_id, grace_period_end, cancel_at_period_end")
+    .eq("organization_id", organizationId).order("created_at", { ascending: false }).limit(1).maybeSingle();
+  if (error) throw new Error(error.message);
+  return data;
+}
+
+Deno.test({
+  name: "subscribe, consume, renew, buy a pack, fail a payment, recover and cancel through the API and the emulator",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const owner = await signUp();
+    const { data: organizationId, error } = await owner.client.rpc("create_organization", { p_name: "Lifecycle Inc" });
+    if (error) throw new Error(error.message);
+
+    // Subscribe: checkout on the emulator with the test card.
+    const checkout = await api(owner, "POST", "/subscription/checkout", {
+      organization_id: organizationId,
+      plan_code: "starter",
+      interval: "month",
+    });
+    assert.equal(checkout.status, 200, JSON.stringify(checkout.body));
+    const sessionId = new URL(checkout.body.url).pathname.split("/").pop()!;
+    await emulator(`/_emulator/checkout/${sessionId}/pay`, { card_number: "4242424242424242" });
+
+    const trial = await eventually("the trial's credits", async () => {
+      const s = await subscription(owner, organizationId);
+      const b = await balance(owner, organizationId);
+      return s?.status === "trialing" && b.subscription === 1000 ? s : undefined;
+    });
+    assert.match(trial.stripe_subscription_id, /^sub_/);
+
+    const again = await api(owner, "POST", "/subscription/checkout", {
+      organization_id: organizationId,
+      plan_code: "professional",
+      interval: "month",
+    });
+    assert.equal(again.status, 409, "a second subscription is refused");
+
+    // Consume through the API.
+    const consumed = await api(owner, "POST", "/credits/consume", {
+      organization_id: organizationId,
+      event_key: "ai_inference",
+      quantity: 4,
+      idempotency_key: "job-1",
+    });
+    assert.equal(consumed.status, 200, JSON.stringify(consumed.body));
+    assert.equal(consumed.body.balance.total, 900);
+
+    // The trial ends (the clock passes the trial reminder, then the trial's end): the first
+    // paid period brings a new allowance, and the trial's leftover expires.
+    const subscriptionId = trial.stripe_subscription_id;
+    await advanceUntil(owner, organizationId, subscriptionId, (s) => s?.status === "active");
+    // The emulator's clock runs ahead of the database's: the new period starts in the
+    // simulated future, so the trial's leftover is cut off at that start, not before.
+    const lots = await eventually("the first paid period's allowance", async () => {
+      const { data } = await owner.client.from("credit_lots").select("granted, expires_at, period_start")
+        .eq("organization_id", organizationId).eq("source", "subscription").order("id");
+      return data?.length === 2 ? data : undefined;
+    });
+    assert.equal(lots[1]!.granted, 1000, "the paid period allocates the plan's allowance");
+    assert.equal(Date.parse(lots[0]!.expires_at), Date.parse(lots[1]!.period_start),
+      "the trial's allowance ends where the paid period starts");
+
+    // A credit pack.
+    const pack = await api(owner, "POST", "/credit-products/checkout", {
+      organization_id: organizationId,
+      product_code: "credits_1000",
+    });
+    assert.equal(pack.status, 200, JSON.stringify(pack.body));
+    await emulator(`/_emulator/checkout/${new URL(pack.body.url).pathname.split("/").pop()}/pay`, {
+      card_number: "4242424242424242",
+    });
+    await eventually("the pack's credits", async () => ((await balance(owner, organizationId)).purchased === 1000 ? true : undefined));
+
+    // History shows both payments.
+    const history = await api(owner, "GET", `/history/${organizationId}`);
+    assert.equal(history.status, 200);
+    assert.ok(history.body.history.some((h: { kind: string }) => h.kind === "credit_purchase"), "the pack is in the history");
+    assert.ok(history.body.history.some((h: { kind: string }) => h.kind === "subscription_invoice"), "the invoice is in the history");
+
+    // The summary has what the overview needs.
+    const summary = await api(owner, "GET", `/summary/${organizationId}`);
+    assert.equal(summary.status, 200);
+    assert.equal(summary.body.subscription.status, "active");
+    assert.equal(summary.body.subscription.plan.code, "starter");
+    assert.equal(summary.body.balance.purchased, 1000);
+
+    // The customer portal: a card that fails on the next renewal.
+    const portal = await api(owner, "POST", "/subscription/portal", { organization_id: organizationId });
+    assert.equal(portal.status, 200, JSON.stringify(portal.body));
+    const portalPage = async (form: Record<string, string>) => {
+      const response = await fetch(portal.body.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(form),
+        redirect: "manual",
+      });
+      await response.body?.cancel();
+      assert.equal(response.status, 303, `portal ${form.action} is accepted`);
+      assert.doesNotMatch(response.headers.get("location") ?? "", /error=/, `portal ${form.action} succeeds`);
+    };
+    await portalPage({ action: "card", card_number: "4000000000000341" });
+
+    // The renewal fails: past due, with a grace period, and members are alerted.
+    const pastDue = await advanceUntil(owner, organizationId, subscriptionId, (s) => s?.status === "past_due");
+    assert.ok(pastDue?.grace_period_end, "a failed payment starts the grace period");
+    const { data: alerts } = await owner.client.from("billing_alerts").select("kind").eq("organization_id", organizationId)
+      .is("dismissed_at", null);
+    assert.ok(alerts?.some((a) => a.kind === "payment_failed"), "members see a payment_failed alert");
+
+    // A working card recovers it: the open invoice is paid and past due ends.
+    await portalPage({ action: "card", card_number: "4242424242424242" });
+    await eventually("the subscription to recover", async () => {
+      const s = await subscription(owner, organizationId);
+      return s?.status === "active" && s.grace_period_end === null ? true : undefined;
+    });
+
+    // Cancel at period end, then now: the subscription's credits expire, purchased ones stay.
+    await portalPage({ action: "cancel_at_period_end", subscription: subscriptionId });
+    await eventually("the cancellation to be scheduled", async () =>
+      (await subscription(owner, organizationId))?.cancel_at_period_end ? true : undefined);
+    await portalPage({ action: "cancel_now", subscription: subscriptionId });
+    const ended = await eventually("the cancellation", async () => {
+      const s = await subscription(owner, organizationId);
+      const b = await balance(owner, organizationId);
+      return s?.status === "canceled" && b.subscription === 0 ? b : undefined;
+    });
+    assert.equal(ended.purchased, 1000, "purchased credits survive the cancellation");
+  },
+});
+
+Deno.test({
+  name: "bad input gets a 4xx with the error envelope and never reaches Stripe or the database",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const member = await signUp();
+    const cases: Array<[string, string, unknown, number]> = [
+      ["POST", "/credits/consume", { organization_id: "not-a-uuid", event_key: "api_call_basic" }, 400],
+      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", quantity: 0 }, 400],
+      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", quantity: 1.5 }, 400],
+      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", extra: 1 }, 400],
+      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "'; drop table x; --" }, 400],
+      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic" }, 403],
+      ["POST", "/subscription/checkout", { organization_id: crypto.randomUUID(), plan_code: "starter", interval: "week" }, 400],
+      ["POST", "/subscription/checkout", { organization_id: crypto.randomUUID(), plan_code: "starter", interval: "month" }, 403],
+      ["GET", "/summary/not-a-uuid", undefined, 400],
+      ["GET", "/nope", undefined, 404],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const response = await api(member, method, path, body);
+      assert.equal(response.status, status, `${method} ${path} ${JSON.stringify(body)} -> ${JSON.stringify(response.body)}`);
+      assert.equal(typeof response.body.error?.code, "string", "the error envelope has a code");
+      assert.equal(typeof response.body.error?.message, "string", "and a message");
+    }
+    const malformed = await fetch(`${supabaseUrl}/functions/v1/billing/credits/consume`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${member.token}`, apikey: anonKey, "Content-Type": "application/json" },
+      body: "{not json",
+    });
+    assert.equal(malformed.status, 400, "malformed JSON is a 400");
+    await malformed.body?.cancel();
+  },
+});

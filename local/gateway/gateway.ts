@@ -1,0 +1,133 @@
+/**
+ * The local API gateway on one port, as Supabase's Kong serves the hosted one:
+ * `/rest/v1` (PostgREST subset), `/auth/v1` (GoTrue subset), `/functions/v1` (Deno).
+ */
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import pg from "pg";
+import { createGotrue } from "./gotrue.ts";
+import { createPostgrest } from "./postgrest.ts";
+import { startEdgeFunctions, type FunctionStatus } from "./edge-functions.ts";
+import type { ApiKeys } from "./keys.ts";
+
+export interface GatewayOptions {
+  /** Port to listen on (0 = any free port). */
+  port: number;
+  hostname?: string;
+  /** Superuser (or supabase_auth_admin) URL: the auth tables and function DB access. */
+  databaseUrl: string;
+  /** URL logging in as `authenticator`; derived from databaseUrl with the local password when absent. */
+  authenticatorUrl?: string;
+  keys: ApiKeys;
+  /** The project's secrets, passed to every function (STRIPE_SECRET_KEY, ...). */
+  secrets?: Record<string, string>;
+  /** Whether to run the Edge Functions (default true). */
+  functions?: boolean;
+  functionsDir?: string;
+  configFile?: string;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  functions: FunctionStatus[];
+  close(): Promise<void>;
+  /** Kills child processes synchronously (for exit handlers). */
+  killNow(): void;
+}
+
+/** The local bootstrap gives `authenticator` the password `postgres`, as `supabase start` does. */
+export function authenticatorUrlFor(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.username = "authenticator";
+  url.password = "postgres";
+  return url.toString();
+}
+
+function subPath(request: Request, prefix: string): string {
+  return new URL(request.url).pathname.slice(prefix.length) || "/";
+}
+
+const API_CORS = cors({
+  origin: "*",
+  allowHeaders: ["authorization", "apikey", "content-type", "x-client-info", "accept-profile", "content-profile", "prefer", "range", "range-unit", "x-supabase-api-version"],
+  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+  exposeHeaders: ["Content-Range", "X-Supabase-Api-Version"],
+});
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const restPool = new pg.Pool({
+    connectionString: options.authenticatorUrl ?? authenticatorUrlFor(options.databaseUrl),
+    max: 40,
+    application_name: "local-gateway-rest",
+  });
+  const authPool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, application_name: "local-gateway-auth" });
+  // A dropped idle connection must not take the gateway down with it.
+  restPool.on("error", (error) => console.error("[gateway] rest pool:", error.message));
+  authPool.on("error", (error) => console.error("[gateway] auth pool:", error.message));
+
+  // Listen first: the functions need the gateway's URL in their environment.
+  const app = new Hono();
+  let handlers:
+    | {
+        rest: ReturnType<typeof createPostgrest>;
+        auth: ReturnType<typeof createGotrue>;
+        functions?: Awaited<ReturnType<typeof startEdgeFunctions>>;
+      }
+    | undefined;
+  const notReady = () => new Response(JSON.stringify({ message: "The gateway is starting" }), { status: 503 });
+
+  app.get("/", (c) => c.json({ name: "local Supabase-compatible gateway", services: ["/rest/v1", "/auth/v1", "/functions/v1"] }));
+  app.use("/rest/v1/*", API_CORS);
+  app.use("/auth/v1/*", API_CORS);
+  app.all("/rest/v1/*", (c) => handlers?.rest.handle(c.req.raw, subPath(c.req.raw, "/rest/v1")) ?? notReady());
+  app.all("/auth/v1/*", (c) => handlers?.auth.handle(c.req.raw, subPath(c.req.raw, "/auth/v1")) ?? notReady());
+  app.all("/functions/v1/*", (c) => {
+    if (!handlers) return notReady();
+    if (!handlers.functions) return new Response(JSON.stringify({ code: 404, message: "Edge Functions are not running" }), { status: 404 });
+    return handlers.functions.handle(c.req.raw, subPath(c.req.raw, "/functions/v1"));
+  });
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: options.port, hostname }, () => resolve(s));
+    s.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${hostname}:${port}`;
+
+  const rest = createPostgrest({ pool: restPool, jwtSecret: options.keys.jwtSecret, maxRows: 1000, extraSearchPath: ["public", "extensions"] });
+  const auth = createGotrue({ pool: authPool, jwtSecret: options.keys.jwtSecret, apiUrl: url, jwtExpiry: 3600, refreshTokenReuseInterval: 10 });
+  const functions = options.functions === false
+    ? undefined
+    : await startEdgeFunctions({
+        jwtSecret: options.keys.jwtSecret,
+        functionsDir: options.functionsDir,
+        configFile: options.configFile,
+        env: {
+          ...options.secrets,
+          SUPABASE_URL: url,
+          SUPABASE_ANON_KEY: options.keys.anonKey,
+          SUPABASE_SERVICE_ROLE_KEY: options.keys.serviceRoleKey,
+          SUPABASE_DB_URL: options.databaseUrl,
+        },
+      });
+  handlers = { rest, auth, functions };
+
+  return {
+    url,
+    port,
+    functions: functions?.status() ?? [],
+    killNow: () => functions?.killNow(),
+    close: async () => {
+      await functions?.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ("closeAllConnections" in server) server.closeAllConnections();
+      });
+      await Promise.all([restPool.end(), authPool.end()]);
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * The whole local product on one machine, for `npm start` and `npm test`: the gateway
+ * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator when it exists
+ * and no real Stripe key is set, and the dashboard when it exists.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { startGateway, type RunningGateway } from "../gateway/gateway.ts";
+import type { FunctionStatus } from "../gateway/edge-functions.ts";
+import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
+import { repoRoot } from "./paths.ts";
+
+export interface StackOptions {
+  /** Superuser URL of the prepared (migrated, seeded) database. */
+  databaseUrl: string;
+  apiPort: number;
+  stripePort: number;
+  dashboardPort: number;
+  /** Progress lines ("Starting the gateway..."). */
+  log?: (line: string) => void;
+  /** Whether to start the dashboard dev server (default: when it exists). */
+  dashboard?: boolean;
+}
+
+export interface RunningStack {
+  apiUrl: string;
+  keys: ApiKeys;
+  databaseUrl: string;
+  functions: FunctionStatus[];
+  stripeUrl?: string;
+  /** Why the Stripe emulator is not running, when it is not. */
+  stripeNote: string;
+  dashboardUrl?: string;
+  dashboardNote: string;
+  /** The contract's variable names and their values for this stack. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+  /** Kills child processes synchronously (exit handlers). */
+  killNow(): void;
+}
+
+/** The project's secrets as the functions should see them (the contract's names). */
+const SECRET_NAMES = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "APP_URL", "VITE_STRIPE_PUBLISHABLE_KEY"];
+
+/** Test-mode keys for the emulator (it accepts any sk_test_ key); never real Stripe keys. */
+const LOCAL_SECRET_KEY = "sk_test_local_emulator";
+const LOCAL_PUBLISHABLE_KEY = "pk_test_local_emulator";
+const LOCAL_WEBHOOK_SECRET = "whsec_local_emulator_signing_secret";
+
+interface StripeEmulatorHandle {
+  url: string;
+  secretKey?: string;
+  webhookSecret?: string;
+  publishableKey?: string;
+  stop: () => Promise<void>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+/**
+ * Starts the Stripe emulator if local/stripe-emulator exports `startStripeEmulator`
+ * (being built alongside this stack). Returns why not otherwise.
+ */
+async function startStripe(port: number, webhookUrl: string, webhookSecret: string): Promise<StripeEmulatorHandle | string> {
+  if (process.env.STRIPE_SECRET_KEY) return "not started: STRIPE_SECRET_KEY is set, using real Stripe";
+  const candidates = ["server.ts", "index.ts"].map((f) => path.join(repoRoot, "local", "stripe-emulator", f));
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) return "not available yet (local/stripe-emulator has no entry point)";
+  const loaded: unknown = await import(pathToFileURL(file).href);
+  const start = isRecord(loaded) ? loaded.startStripeEmulator : undefined;
+  if (typeof start !== "function") return `not available yet (${path.relative(repoRoot, file)} does not export startStripeEmulator)`;
+  const started: unknown = await start({ port, url: webhookUrl, secret: webhookSecret });
+  if (!isRecord(started) || typeof started.url !== "string") return "startStripeEmulator returned no url";
+  const stopFn = typeof started.stop === "function" ? started.stop : typeof started.close === "function" ? started.close : undefined;
+  const text = (key: string) => (typeof started[key] === "string" ? (started[key] as string) : undefined);
+  return {
+    url: started.url,
+    secretKey: text("secretKey"),
+    webhookSecret: text("webhookSecret"),
+    publishableKey: text("publishableKey"),
+    stop: async () => {
+      if (stopFn) await Promise.resolve(stopFn.call(started));
+    },
+  };
+}
+
+/** Starts the dashboard's dev server when web/ has one. */
+async function startDashboard(port: number, env: Record<string, string>): Promise<ChildProcess | string> {
+  const manifest = JSON.parse(await readFile(path.join(repoRoot, "web", "package.json"), "utf8")) as { scripts?: Record<string, string> };
+  if (!manifest.scripts?.dev) return "not available yet (web/ has no dev script)";
+  // Its own process group, so stopping it reaches vite behind npm and sh (a signal to npm
+  // alone leaves vite running, holding our stdout).
+  return spawn("npm", ["run", "dev", "--workspace", "web", "--", "--port", String(port), "--strictPort", "--host", "127.0.0.1"], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+    detached: true,
+  });
+}
+
+/** Signals every process in a child's process group (the child was spawned detached). */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const log = options.log ?? (() => {});
+  const keys = await apiKeys();
+  const apiUrl = `http://127.0.0.1:${options.apiPort}`;
+
+  log(`Starting the Stripe emulator on port ${options.stripePort}...`);
+  const webhookSecret = process.env.STRIPE_WEBHOOK_SECRET || LOCAL_WEBHOOK_SECRET;
+  const stripe = await startStripe(options.stripePort, `${apiUrl}/functions/v1/stripe-webhook`, webhookSecret);
+  const stripeRunning = typeof stripe === "string" ? undefined : stripe;
+  if (!stripeRunning) log(`  Stripe emulator ${stripe}`);
+
+  const secrets: Record<string, string> = {};
+  for (const name of SECRET_NAMES) if (process.env[name]) secrets[name] = process.env[name]!;
+  if (stripeRunning) {
+    secrets.STRIPE_API_BASE = stripeRunning.url;
+    secrets.STRIPE_SECRET_KEY = stripeRunning.secretKey ?? LOCAL_SECRET_KEY;
+    secrets.STRIPE_WEBHOOK_SECRET = stripeRunning.webhookSecret ?? webhookSecret;
+    secrets.VITE_STRIPE_PUBLISHABLE_KEY = stripeRunning.publishableKey ?? LOCAL_PUBLISHABLE_KEY;
+  }
+  secrets.APP_URL ??= `http://127.0.0.1:${options.dashboardPort}`;
+
+  log(`Starting the API gateway on port ${options.apiPort} and the Edge Functions (Deno)...`);
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway({ port: options.apiPort, databaseUrl: options.databaseUrl, keys, secrets });
+  } catch (error) {
+    await stripeRunning?.stop();
+    throw error;
+  }
+
+  const env: Record<string, string> = {
+    DATABASE_URL: options.databaseUrl,
+    SUPABASE_DB_URL: options.databaseUrl,
+    SUPABASE_URL: gateway.url,
+    SUPABASE_ANON_KEY: keys.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    STRIPE_SECRET_KEY: secrets.STRIPE_SECRET_KEY ?? "",
+    STRIPE_WEBHOOK_SECRET: secrets.STRIPE_WEBHOOK_SECRET ?? "",
+    STRIPE_API_BASE: secrets.STRIPE_API_BASE ?? "",
+    APP_URL: secrets.APP_URL,
+    VITE_SUPABASE_URL: gateway.url,
+    VITE_SUPABASE_ANON_KEY: keys.anonKey,
+    VITE_STRIPE_PUBLISHABLE_KEY: secrets.VITE_STRIPE_PUBLISHABLE_KEY ?? "",
+  };
+
+  let dashboard: ChildProcess | undefined;
+  let dashboardNote = "disabled";
+  if (options.dashboard !== false) {
+    log(`Starting the dashboard on port ${options.dashboardPort}...`);
+    const started = await startDashboard(options.dashboardPort, env);
+    if (typeof started === "string") {
+      dashboardNote = started;
+      log(`  Dashboard ${started}`);
+    } else {
+      dashboard = started;
+      dashboardNote = "running";
+    }
+  }
+
+  return {
+    apiUrl: gateway.url,
+    keys,
+    databaseUrl: options.databaseUrl,
+    functions: gateway.functions,
+    stripeUrl: stripeRunning?.url,
+    stripeNote: typeof stripe === "string" ? stripe : "running",
+    dashboardUrl: dashboard ? `http://127.0.0.1:${options.dashboardPort}` : undefined,
+    dashboardNote,
+    env,
+    killNow: () => {
+      gateway.killNow();
+      if (dashboard) signalGroup(dashboard, "SIGKILL");
+    },
+    stop: async () => {
+      if (dashboard) {
+        const running = dashboard.exitCode === null && dashboard.signalCode === null;
+        const exited = new Promise((resolve) => (running ? dashboard!.once("exit", resolve) : resolve(undefined)));
+        signalGroup(dashboard, "SIGTERM");
+        await exited;
+        // Whatever of the group ignored SIGTERM does not outlive the stack.
+        signalGroup(dashboard, "SIGKILL");
+      }
+      await gateway.close();
+      await stripeRunning?.stop();
+    },
+  };
+}
