@@ -179,6 +179,7 @@ async function main(): Promise<number> {
             TEST_SUPABASE_ANON_KEY: stack.keys.anonKey,
             TEST_SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
             ...(stack.stripeUrl ? { TEST_STRIPE_API_BASE: stack.stripeUrl } : {}),
+            TEST_STRIPE_WEBHOOK_SECRET: stack.env.STRIPE_WEBHOOK_SECRET ?? "",
           }),
         );
         console.log("\nDashboard suite (vitest)");

@@ -1,0 +1,102 @@
+/**
+ * The webhook's guarantees (RELIABILITY.md), through the running function: a bad signature
+ * stores nothing, an unhandled event is acknowledged, and redeliveries (in sequence or ten
+ * at once) have one effect. `npm test` passes the stack's URLs and webhook secret.
+ */
+import assert from "node:assert/strict";
+import Stripe from "stripe";
+import { createClient } from "@supabase/supabase-js";
+
+function required(name: string): string {
+  const value = Deno.env.get(name);
+  if (!value) throw new Error(`${name} is not set: run the suites through \`npm test\`.`);
+  return value;
+}
+
+const supabaseUrl = required("TEST_SUPABASE_URL");
+const serviceKey = required("TEST_SUPABASE_SERVICE_ROLE_KEY");
+const webhookSecret = required("TEST_STRIPE_WEBHOOK_SECRET");
+const webhookUrl = `${supabaseUrl}/functions/v1/stripe-webhook`;
+const stripe = new Stripe("sk_test_unused", { httpClient: Stripe.createFetchHttpClient() });
+const db = createClient(supabaseUrl, serviceKey, { auth: { persistSession: false, autoRefreshToken: false } });
+
+function eventPayload(id: string, type: string, object: Record<string, unknown> = { id: "cus_unknown", object: "customer" }) {
+  return JSON.stringify({
+    id,
+    object: "event",
+    api_version: Stripe.API_VERSION,
+    created: Math.floor(Date.now() / 1000),
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+    data: { object },
+  });
+}
+
+async function deliver(payload: string, signature: string | null) {
+  const response = await fetch(webhookUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(signature === null ? {} : { "Stripe-Signature": signature }) },
+    body: payload,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+function sign(payload: string, options: { secret?: string; timestamp?: number } = {}) {
+  return stripe.webhooks.generateTestHeaderStringAsync({
+    payload,
+    secret: options.secret ?? webhookSecret,
+    timestamp: options.timestamp,
+  });
+}
+
+async function stored(eventId: string) {
+  const { data, error } = await db.from("stripe_events").select("status, attempts").eq("id", eventId).maybeSingle();
+  if (error) throw new Error(error.message);
+  return data;
+}
+
+Deno.test("a missing, forged, re-serialized or stale signature is a 400 and stores nothing", async () => {
+  const id = `evt_bad_${crypto.randomUUID().replaceAll("-", "")}`;
+  const payload = eventPayload(id, "customer.created");
+  const cases: Array<[string, string, string | null]> = [
+    ["missing", payload, null],
+    ["forged", payload, await sign(payload, { secret: "whsec_not_the_secret" })],
+    ["re-serialized", JSON.stringify(JSON.parse(payload), null, 2), await sign(payload)],
+    ["stale", payload, await sign(payload, { timestamp: Math.floor(Date.now() / 1000) - 3600 })],
+  ];
+  for (const [what, body, signature] of cases) {
+    const response = await deliver(body, signature);
+    assert.equal(response.status, 400, `${what} signature -> 400`);
+    assert.equal(typeof response.body.error?.code, "string", `${what}: the error envelope`);
+  }
+  assert.equal(await stored(id), null, "nothing was stored");
+});
+
+Deno.test("an unhandled event type is acknowledged with 200 and recorded as ignored", async () => {
+  const id = `evt_unhandled_${crypto.randomUUID().replaceAll("-", "")}`;
+  const payload = eventPayload(id, "customer.created");
+  const response = await deliver(payload, await sign(payload));
+  assert.equal(response.status, 200);
+  assert.deepEqual(await stored(id), { status: "ignored", attempts: 1 });
+});
+
+Deno.test("the same event delivered again, and ten times at once, is applied once", async () => {
+  const id = `evt_dup_${crypto.randomUUID().replaceAll("-", "")}`;
+  const payload = eventPayload(id, "customer.updated");
+  const first = await deliver(payload, await sign(payload));
+  assert.equal(first.status, 200);
+  const again = await deliver(payload, await sign(payload));
+  assert.equal(again.status, 200);
+  assert.equal(again.body.duplicate, true, "a redelivery is recognised");
+  const parallel = await Promise.all(Array.from({ length: 10 }, async () => deliver(payload, await sign(payload))));
+  assert.ok(parallel.every((r) => r.status === 200), "every delivery is acknowledged");
+  assert.deepEqual(await stored(id), { status: "ignored", attempts: 12 }, "one row, every delivery counted");
+});
+
+Deno.test("methods other than POST are refused with the error envelope", async () => {
+  const response = await fetch(webhookUrl, { method: "GET" });
+  assert.equal(response.status, 405);
+  assert.equal((await response.json()).error.code, "method_not_allowed");
+});
