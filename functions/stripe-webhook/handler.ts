@@ -9,6 +9,8 @@
  *   Stripe would retry for days and then disable the endpoint.
  * - A failure that will fail again (data we refuse) parks the event with its error and is
  *   acknowledged; anything else (Stripe or the database unreachable) is a 500, so Stripe retries.
+ * - `POST /stripe-webhook/redrive/<event id>` with the service role key applies a parked event
+ *   again, once whatever made it fail is fixed.
  */
 import Stripe from "stripe";
 import { errorResponse, json } from "../_shared/http.ts";
@@ -17,6 +19,8 @@ import { type ApplyDeps, applyEvent } from "./apply.ts";
 
 export interface WebhookDeps extends ApplyDeps {
   webhookSecret: string;
+  /** The only credential the re-drive endpoint accepts. */
+  serviceRoleKey: string;
   cryptoProvider: Stripe.CryptoProvider;
   /** Seconds a signature stays valid (Stripe's libraries default to 300). */
   toleranceSeconds: number;
@@ -39,9 +43,65 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** Compares secrets without leaking, through timing, how much of them matched. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let difference = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return difference === 0;
+}
+
 export function createWebhookHandler(deps: WebhookDeps): (request: Request) => Promise<Response> {
+  /** Applies a recorded event and turns the outcome into the response Stripe (or an operator) gets. */
+  const applyRecorded = async (event: Stripe.Event): Promise<Response> => {
+    try {
+      const outcome = await applyEvent(deps, event);
+      if (outcome.status === "ignored") {
+        deps.log("event ignored", { event: event.id, type: event.type, reason: outcome.reason });
+        await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "ignored" });
+      }
+      return json({ received: true, status: outcome.status });
+    } catch (error) {
+      if (isPermanent(error)) {
+        deps.log("event parked", { event: event.id, type: event.type, error: describe(error) });
+        try {
+          await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "parked", p_error: describe(error) });
+        } catch (parkError) {
+          deps.log("could not park event", { event: event.id, error: describe(parkError) });
+          return errorResponse(500, "storage_unavailable", "The event could not be parked; Stripe will retry.");
+        }
+        return json({ received: true, status: "parked" });
+      }
+      deps.log("event failed, Stripe will retry", { event: event.id, type: event.type, error: describe(error) });
+      return errorResponse(500, "apply_failed", "The event could not be applied right now; Stripe will retry.");
+    }
+  };
+
+  const redrive = async (request: Request, eventId: string): Promise<Response> => {
+    const token = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+    if (!sameSecret(token, deps.serviceRoleKey)) {
+      return errorResponse(401, "unauthorized", "Re-driving events needs the service role key.");
+    }
+    let payload: Stripe.Event;
+    try {
+      payload = await deps.rpc<Stripe.Event>("redrive_stripe_event", { p_event_id: eventId });
+    } catch (error) {
+      if (error instanceof DatabaseFailure && error.code === "PT404") {
+        return errorResponse(404, "event_not_found", `Event ${eventId} was never received.`);
+      }
+      if (error instanceof DatabaseFailure && error.code === "PT409") {
+        return errorResponse(409, "event_not_parked", `Event ${eventId} is not parked.`);
+      }
+      throw error;
+    }
+    return await applyRecorded(payload);
+  };
+
   return async (request) => {
     if (request.method !== "POST") return errorResponse(405, "method_not_allowed", "Use POST.");
+    const redriveMatch = /\/redrive\/(evt_[A-Za-z0-9_]+)$/.exec(new URL(request.url).pathname);
+    if (redriveMatch) return await redrive(request, redriveMatch[1]!);
     const signature = request.headers.get("stripe-signature");
     if (!signature) return errorResponse(400, "missing_signature", "The Stripe-Signature header is required.");
     const body = await request.text();
@@ -75,27 +135,6 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     if (recorded.status !== "received") {
       return json({ received: true, status: recorded.status, duplicate: true });
     }
-
-    try {
-      const outcome = await applyEvent(deps, event);
-      if (outcome.status === "ignored") {
-        deps.log("event ignored", { event: event.id, type: event.type, reason: outcome.reason });
-        await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "ignored" });
-      }
-      return json({ received: true, status: outcome.status });
-    } catch (error) {
-      if (isPermanent(error)) {
-        deps.log("event parked", { event: event.id, type: event.type, error: describe(error) });
-        try {
-          await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "parked", p_error: describe(error) });
-        } catch (parkError) {
-          deps.log("could not park event", { event: event.id, error: describe(parkError) });
-          return errorResponse(500, "storage_unavailable", "The event could not be parked; Stripe will retry.");
-        }
-        return json({ received: true, status: "parked" });
-      }
-      deps.log("event failed, Stripe will retry", { event: event.id, type: event.type, error: describe(error) });
-      return errorResponse(500, "apply_failed", "The event could not be applied right now; Stripe will retry.");
-    }
+    return await applyRecorded(event);
   };
 }

@@ -14,6 +14,7 @@ const db = serviceClient();
 const handle = createWebhookHandler({
   stripe: stripeClient(),
   webhookSecret: env.stripeWebhookSecret,
+  serviceRoleKey: env.supabaseServiceRoleKey,
   cryptoProvider,
   toleranceSeconds: 300,
   gracePeriodDays: env.gracePeriodDays,

@@ -100,3 +100,31 @@ Deno.test("methods other than POST are refused with the error envelope", async (
   assert.equal(response.status, 405);
   assert.equal((await response.json()).error.code, "method_not_allowed");
 });
+
+Deno.test("an event that will fail again is parked, and the service role can re-drive it", async () => {
+  const id = `evt_park_${crypto.randomUUID().replaceAll("-", "")}`;
+  // A subscription Stripe does not know: re-reading it fails the same way every time.
+  const payload = eventPayload(id, "customer.subscription.updated", { id: "sub_does_not_exist", object: "subscription" });
+  const delivered = await deliver(payload, await sign(payload));
+  assert.equal(delivered.status, 200, "a permanent failure is acknowledged, so Stripe does not retry for days");
+  assert.equal(delivered.body.status, "parked");
+  assert.equal((await stored(id))?.status, "parked");
+
+  const redrive = (key: string | null, eventId = id) =>
+    fetch(`${webhookUrl}/redrive/${eventId}`, {
+      method: "POST",
+      headers: key === null ? {} : { Authorization: `Bearer ${key}` },
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+  assert.equal((await redrive(null)).status, 401, "re-driving needs a credential");
+  assert.equal((await redrive(required("TEST_SUPABASE_ANON_KEY"))).status, 401, "and the anon key is not it");
+  const again = await redrive(serviceKey);
+  assert.equal(again.status, 200);
+  assert.equal(again.body.status, "parked", "still failing, it is parked again with its error");
+
+  const ignoredId = `evt_done_${crypto.randomUUID().replaceAll("-", "")}`;
+  const ignoredPayload = eventPayload(ignoredId, "customer.created");
+  await deliver(ignoredPayload, await sign(ignoredPayload));
+  assert.equal((await redrive(serviceKey, ignoredId)).status, 409, "only a parked event can be re-driven");
+  assert.equal((await redrive(serviceKey, "evt_never_seen")).status, 404, "an unknown event cannot be re-driven");
+});
