@@ -124,6 +124,22 @@ $$;
 revoke all on function private.caller_is_service() from public;
 
 /**
+ * Raises 42501 unless the caller is the service role (or a trusted database login).
+ */
+create function private.require_service() returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if not private.caller_is_service() then
+    raise exception 'only the service role may call this function' using errcode = '42501';
+  end if;
+end;
+$$;
+revoke all on function private.require_service() from public;
+
+/**
  * The organizations the signed-in user belongs to. The one membership helper every RLS
  * policy uses, as `organization_id in (select private.current_user_organization_ids())`,
  * so Postgres evaluates it once per statement rather than once per row.

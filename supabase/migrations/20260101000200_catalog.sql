@@ -140,9 +140,7 @@ as $$
 declare
   v_price text;
 begin
-  if not private.caller_is_service() then
-    raise exception 'only the service role records Stripe prices' using errcode = '42501';
-  end if;
+  perform private.require_service();
   if p_stripe_price_id is null or p_stripe_price_id !~ '^price_[A-Za-z0-9_]+$' then
     raise exception 'price id must be a Stripe price id (price_...)' using errcode = '22023';
   end if;

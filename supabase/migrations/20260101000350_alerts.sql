@@ -112,9 +112,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not private.caller_is_service() then
-    raise exception 'only the service role raises alerts' using errcode = '42501';
-  end if;
+  perform private.require_service();
   if p_kind is null or p_kind not in ('low_balance', 'payment_failed', 'trial_ending', 'unusual_usage', 'subscription_changed') then
     raise exception 'invalid alert kind %', coalesce(p_kind, 'null') using errcode = '22023';
   end if;

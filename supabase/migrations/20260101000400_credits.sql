@@ -388,22 +388,6 @@ $$;
 revoke all on function private.credit_balance(uuid) from public;
 
 /**
- * Raises 42501 unless the caller is the service role (or a trusted database login).
- */
-create function private.require_service() returns void
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  if not private.caller_is_service() then
-    raise exception 'only the service role may call this function' using errcode = '42501';
-  end if;
-end;
-$$;
-revoke all on function private.require_service() from public;
-
-/**
  * Validates a business key (grant reference, Stripe id): 1 to 255 characters, no control
  * characters, not blank. Null passes (no key given).
  */
@@ -528,10 +512,7 @@ begin
   if p_quantity is null or p_quantity <= 0 then
     raise exception 'quantity must be a positive integer' using errcode = '22023';
   end if;
-  if p_idempotency_key is not null
-     and (char_length(p_idempotency_key) not between 1 and 255 or p_idempotency_key ~ '[[:cntrl:]]' or btrim(p_idempotency_key) = '') then
-    raise exception 'idempotency key must be 1 to 255 characters without control characters' using errcode = '22023';
-  end if;
+  perform private.require_valid_key(p_idempotency_key, 'idempotency key');
   if jsonb_typeof(v_metadata) <> 'object' or octet_length(v_metadata::text) > 16384 then
     raise exception 'metadata must be a JSON object of at most 16 KB' using errcode = '22023';
   end if;

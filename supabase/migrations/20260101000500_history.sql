@@ -103,9 +103,7 @@ declare
   v_id uuid;
   v_owner uuid;
 begin
-  if not private.caller_is_service() then
-    raise exception 'only the service role records billing history' using errcode = '42501';
-  end if;
+  perform private.require_service();
   if p_stripe_reference is null or p_stripe_reference !~ '^[A-Za-z0-9_]{3,255}$' then
     raise exception 'stripe reference must be a Stripe object id' using errcode = '22023';
   end if;
