@@ -61,6 +61,14 @@ function fromDatabase(error: DatabaseFailure): ApiError | undefined {
   return undefined;
 }
 
+/** The data of a supabase-js result, or its error as a DatabaseFailure (so one handler maps it). */
+function dataOf<R extends { data: unknown; error: { code?: string; message: string } | null }>(
+  result: R,
+): Extract<R, { error: null }>["data"] {
+  if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message);
+  return result.data as Extract<R, { error: null }>["data"];
+}
+
 async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   const type = c.req.header("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
@@ -114,9 +122,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
   /** Raises 403 unless the caller is an owner or admin of the organization. */
   const requireManager = async (c: Context, organization: string): Promise<void> => {
     const db = asCaller(c);
-    const { data, error } = await db.from("organization_members").select("role")
-      .eq("organization_id", organization).eq("user_id", callerId(authorization(c))).maybeSingle();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    const data = dataOf(await db.from("organization_members").select("role")
+      .eq("organization_id", organization).eq("user_id", callerId(authorization(c))).maybeSingle());
     if (!data || !["owner", "admin"].includes(data.role)) {
       throw new ApiError(403, "forbidden", "Only an owner or admin of the organization can manage billing.");
     }
@@ -124,9 +131,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
 
   /** The organization's Stripe customer, created once (deterministic idempotency key) and claimed in our table. */
   const customerFor = async (organization: string): Promise<string> => {
-    const { data, error } = await deps.service.from("organizations").select("id, name, stripe_customer_id")
-      .eq("id", organization).single();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    const data = dataOf(await deps.service.from("organizations").select("id, name, stripe_customer_id")
+      .eq("id", organization).single());
     if (data.stripe_customer_id) return data.stripe_customer_id;
     const customer = await deps.stripe.customers.create(
       { name: data.name, metadata: { organization_id: organization } },
@@ -151,33 +157,29 @@ export function createBillingApp(deps: BillingDeps): Hono {
   };
 
   app.get("/plans", async (c) => {
-    const { data, error } = await asCaller(c).from("subscription_plans")
+    const data = dataOf(await asCaller(c).from("subscription_plans")
       .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days")
-      .eq("is_active", true).order("sort_order");
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+      .eq("is_active", true).order("sort_order"));
     return json({ plans: data });
   });
 
   app.get("/credit-products", async (c) => {
-    const { data, error } = await asCaller(c).from("credit_products")
+    const data = dataOf(await asCaller(c).from("credit_products")
       .select("code, name, description, credits, currency, unit_amount")
-      .eq("is_active", true).order("sort_order");
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+      .eq("is_active", true).order("sort_order"));
     return json({ credit_products: data });
   });
 
   app.post("/subscription/checkout", async (c) => {
     const body = await readJson(c, subscriptionCheckoutBody);
     await requireManager(c, body.organization_id);
-    const { data: live, error: liveError } = await deps.service.from("organization_subscriptions").select("id")
-      .eq("organization_id", body.organization_id).in("status", LIVE_STATUSES).limit(1);
-    if (liveError) throw new DatabaseFailure(liveError.code ?? "", liveError.message);
+    const live = dataOf(await deps.service.from("organization_subscriptions").select("id")
+      .eq("organization_id", body.organization_id).in("status", LIVE_STATUSES).limit(1));
     if (live && live.length > 0) {
       throw new ApiError(409, "subscription_exists", "The organization already has a subscription: change it in the customer portal.");
     }
-    const { data: plan, error } = await deps.service.from("subscription_plans").select("*")
-      .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    const plan = dataOf(await deps.service.from("subscription_plans").select("*")
+      .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>());
     if (!plan) throw new ApiError(404, "plan_not_found", `There is no active plan ${body.plan_code}.`);
 
     const customer = await customerFor(body.organization_id);
@@ -201,9 +203,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.post("/subscription/portal", async (c) => {
     const body = await readJson(c, portalBody);
     await requireManager(c, body.organization_id);
-    const { data, error } = await deps.service.from("organizations").select("stripe_customer_id")
-      .eq("id", body.organization_id).single();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    const data = dataOf(await deps.service.from("organizations").select("stripe_customer_id")
+      .eq("id", body.organization_id).single());
     if (!data.stripe_customer_id) {
       throw new ApiError(409, "no_customer", "The organization has no billing account yet: subscribe or buy credits first.");
     }
@@ -220,15 +221,13 @@ export function createBillingApp(deps: BillingDeps): Hono {
    * stack supports.
    */
   const latestSubscription = async (db: SupabaseClient, organization: string) => {
-    const { data, error } = await db.from("organization_subscriptions")
+    const data = dataOf(await db.from("organization_subscriptions")
       .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan_id")
-      .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+      .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle());
     if (!data) return null;
     const { plan_id: planId, ...subscription } = data;
-    const { data: plan, error: planError } = await db.from("subscription_plans")
-      .select("code, name, monthly_credits, annual_credits").eq("id", planId).maybeSingle();
-    if (planError) throw new DatabaseFailure(planError.code ?? "", planError.message);
+    const plan = dataOf(await db.from("subscription_plans")
+      .select("code, name, monthly_credits, annual_credits").eq("id", planId).maybeSingle());
     return { ...subscription, plan };
   };
 
@@ -258,9 +257,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.post("/credit-products/checkout", async (c) => {
     const body = await readJson(c, creditCheckoutBody);
     await requireManager(c, body.organization_id);
-    const { data: product, error } = await deps.service.from("credit_products").select("*")
-      .eq("code", body.product_code).eq("is_active", true).maybeSingle<ProductRow>();
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
+    const product = dataOf(await deps.service.from("credit_products").select("*")
+      .eq("code", body.product_code).eq("is_active", true).maybeSingle<ProductRow>());
     if (!product) throw new ApiError(404, "product_not_found", `There is no active credit pack ${body.product_code}.`);
     const customer = await customerFor(body.organization_id);
     const price = await productPrice(deps.stripe, deps.service, product);
@@ -290,10 +288,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       db.from("billing_alerts").select("id, kind, severity, title, message, data, created_at")
         .eq("organization_id", organization).is("dismissed_at", null).order("created_at", { ascending: false }),
     ]);
-    for (const result of [usage, alerts]) {
-      if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message);
-    }
-    return json({ subscription, balance, usage: usage.data, alerts: alerts.data });
+    return json({ subscription, balance, usage: dataOf(usage), alerts: dataOf(alerts) });
   });
 
   app.get("/history/:org_id", async (c) => {
