@@ -50,28 +50,20 @@ async function findFiles(dir: string, suffix: string): Promise<string[]> {
 }
 
 /** Runs Node test files, echoing the spec reporter's output and reading its totals. */
-function runNodeSuite(suite: string, files: string[], env: NodeJS.ProcessEnv): Promise<Tally> {
-  return new Promise((resolve, reject) => {
-    if (files.length === 0) return resolve({ suite, passed: 0, failed: 0 });
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
-      { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk;
-      process.stdout.write(chunk);
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const count = (label: string) => Number(new RegExp(`ℹ ${label} (\\d+)`).exec(output)?.[1] ?? 0);
-      const tally = { suite, passed: count("pass"), failed: count("fail") + count("cancelled") };
-      // A runner that died without a summary still counts as a failure.
-      if (code !== 0 && tally.failed === 0) tally.failed = 1;
-      resolve(tally);
-    });
-  });
+async function runNodeSuite(suite: string, files: string[], env: NodeJS.ProcessEnv): Promise<Tally> {
+  if (files.length === 0) return { suite, passed: 0, failed: 0 };
+  const { code, output } = await runEchoed(
+    process.execPath,
+    ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
+    env,
+  );
+  const count = (label: string) => Number(new RegExp(`ℹ ${label} (\\d+)`).exec(output)?.[1] ?? 0);
+  return settle({ suite, passed: count("pass"), failed: count("fail") + count("cancelled") }, code);
+}
+
+/** A runner that failed without reporting a failure (it crashed, or found nothing) still counts as one. */
+function settle(tally: Tally, exitCode: number): Tally {
+  return exitCode !== 0 && tally.failed === 0 ? { ...tally, failed: 1 } : tally;
 }
 
 /** Runs a command, echoing its output, and returns its exit code and combined output. */
@@ -98,9 +90,7 @@ async function runDenoSuite(env: NodeJS.ProcessEnv): Promise<Tally> {
     { ...env, NO_COLOR: "1" },
   );
   const summary = /(\d+) passed \| (\d+) failed/.exec(output);
-  const tally = { suite: "deno", passed: Number(summary?.[1] ?? 0), failed: Number(summary?.[2] ?? 0) };
-  if (code !== 0 && tally.failed === 0) tally.failed = 1;
-  return tally;
+  return settle({ suite: "deno", passed: Number(summary?.[1] ?? 0), failed: Number(summary?.[2] ?? 0) }, code);
 }
 
 /** The dashboard's vitest suite; counts come from vitest's JSON report. */
@@ -119,8 +109,7 @@ async function runWebSuite(env: NodeJS.ProcessEnv): Promise<Tally> {
     // A skipped test is not a pass: the live checks must run against the stack.
     tally.failed = json.numFailedTests + json.numPendingTests;
   }
-  if (code !== 0 && tally.failed === 0) tally.failed = 1;
-  return tally;
+  return settle(tally, code);
 }
 
 async function main(): Promise<number> {
