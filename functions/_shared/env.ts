@@ -14,11 +14,22 @@ export interface FunctionEnv {
   appUrl: string;
   /** Days a past-due subscription keeps its credits spendable. */
   gracePeriodDays: number;
+  /** How long one Stripe request may take before it is retried or given up (ms). */
+  stripeTimeoutMs: number;
 }
 
 function required(name: string): string {
   const value = Deno.env.get(name);
   if (!value) throw new Error(`missing required environment variable ${name}`);
+  return value;
+}
+
+/** A positive number from the environment, or the default when unset; anything else fails loudly. */
+function positive(name: string, fallback: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${raw}`);
   return value;
 }
 
@@ -33,7 +44,8 @@ export function functionEnv(): FunctionEnv {
     stripeWebhookSecret: required("STRIPE_WEBHOOK_SECRET"),
     stripeApiBase: Deno.env.get("STRIPE_API_BASE") ?? "",
     appUrl: new URL(required("APP_URL")).origin,
-    gracePeriodDays: Number(Deno.env.get("BILLING_GRACE_PERIOD_DAYS") ?? "7"),
+    gracePeriodDays: positive("BILLING_GRACE_PERIOD_DAYS", 7),
+    stripeTimeoutMs: positive("STRIPE_TIMEOUT_MS", 10_000),
   };
   return cached;
 }

@@ -1,6 +1,7 @@
 /**
  * One Stripe client per function: pinned API version, a timeout well under the Edge
- * Function limit, a few retries, and the local emulator when STRIPE_API_BASE says so.
+ * Function limit (STRIPE_TIMEOUT_MS, default 10 s; with two retries a request gives up in
+ * about three timeouts), and the local emulator when STRIPE_API_BASE says so.
  */
 import Stripe from "stripe";
 import { functionEnv } from "./env.ts";
@@ -14,7 +15,7 @@ export function stripeClient(): Stripe {
   client = new Stripe(env.stripeSecretKey, {
     apiVersion: Stripe.API_VERSION as Stripe.LatestApiVersion,
     httpClient: Stripe.createFetchHttpClient(),
-    timeout: 10_000,
+    timeout: env.stripeTimeoutMs,
     maxNetworkRetries: 2,
     ...(base && {
       host: base.hostname,

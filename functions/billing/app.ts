@@ -31,6 +31,17 @@ export interface BillingDeps {
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * A Stripe idempotency key for a checkout: the same organization asking for the same thing
+ * within one window gets the same Checkout Session, so a double click (or a retry after a
+ * timeout) cannot open two. The subscription window is long because only one subscription
+ * is allowed anyway; a credit pack's is short so a second purchase soon after is a new one.
+ */
+function checkoutKey(kind: "subscription" | "credits", organization: string, item: string): string {
+  const windowMs = kind === "subscription" ? 10 * 60_000 : 10_000;
+  return `checkout:${kind}:${organization}:${item}:${Math.floor(Date.now() / windowMs)}`;
+}
 const LIVE_STATUSES = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
 
 /** An error that becomes a 4xx with the envelope. */
@@ -196,7 +207,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       },
       success_url: `${deps.appUrl}/?checkout=success&kind=subscription&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=subscription`,
-    });
+    }, { idempotencyKey: checkoutKey("subscription", body.organization_id, `${plan.code}:${body.interval}`) });
     return json({ url: session.url });
   });
 
@@ -272,7 +283,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       payment_intent_data: { metadata },
       success_url: `${deps.appUrl}/?checkout=success&kind=credits&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=credits`,
-    });
+    }, { idempotencyKey: checkoutKey("credits", body.organization_id, product.code) });
     return json({ url: session.url });
   });
 

@@ -93,6 +93,9 @@ async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stri
   const details = { invoice_url: invoice.hosted_invoice_url, invoice_pdf_url: invoice.invoice_pdf };
 
   if (event.type === "invoice.payment_failed") {
+    // A failure that arrives after the invoice was paid (a retry succeeded first, or the
+    // events crossed) is history: it must not start a grace period or alert anyone.
+    if (invoice.status === "paid") return ignored(`invoice ${invoice.id} failed once but is paid now`);
     await deps.rpc("apply_invoice_payment_failed", {
       p_event_id: event.id,
       p_organization_id: organizationId,

@@ -5,76 +5,20 @@
  * cancel. `npm test` starts the stack and passes its URLs and keys in TEST_* variables.
  */
 import assert from "node:assert/strict";
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-
-function required(name: string): string {
-  const value = Deno.env.get(name);
-  if (!value) throw new Error(`${name} is not set: run the suites through \`npm test\`.`);
-  return value;
-}
-
-const supabaseUrl = required("TEST_SUPABASE_URL");
-const anonKey = required("TEST_SUPABASE_ANON_KEY");
-const stripeBase = required("TEST_STRIPE_API_BASE");
-
-interface Member {
-  client: SupabaseClient;
-  token: string;
-}
-
-async function signUp(): Promise<Member> {
-  const client = createClient(supabaseUrl, anonKey, { auth: { persistSession: false, autoRefreshToken: false } });
-  const email = `member-${crypto.randomUUID()}@lifecycle.test`;
-  const { data, error } = await client.auth.signUp({ email, password: "a-long-test-password-1" });
-  if (error || !data.session) throw new Error(`sign-up failed: ${error?.message}`);
-  return { client, token: data.session.access_token };
-}
-
-async function api(member: Member, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${supabaseUrl}/functions/v1/billing${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${member.token}`,
-      apikey: anonKey,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-async function emulator(path: string, params: Record<string, string>) {
-  const response = await fetch(`${stripeBase}${path}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: "Bearer sk_test_local_emulator" },
-    body: new URLSearchParams(params),
-  });
-  const body = await response.json();
-  if (!response.ok) throw new Error(`emulator ${path} answered ${response.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-/** Polls until `check` returns a value (the webhook runs asynchronously), or fails after a while. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-}
-
-async function balance(member: Member, organizationId: string) {
-  const { data, error } = await member.client.rpc("get_credit_balance", { p_organization_id: organizationId });
-  if (error) throw new Error(error.message);
-  return data as { total: number; purchased: number; subscription: number };
-}
+import {
+  anonKey,
+  api,
+  balance,
+  emulator,
+  eventually,
+  latestSubscription as subscription,
+  type Member,
+  ownerWithOrganization,
+  payCheckout,
+  portalAction,
+  signUp,
+  supabaseUrl,
+} from "./support.ts";
 
 /**
  * Runs the emulator's clock to the subscription's next billing events until `done` holds
@@ -100,22 +44,12 @@ async function advanceUntil(
   throw new Error(`subscription ${subscriptionId} never reached the expected state`);
 }
 
-async function subscription(member: Member, organizationId: string) {
-  const { data, error } = await member.client.from("organization_subscriptions")
-    .select("status, stripe_subscription_id, grace_period_end, cancel_at_period_end")
-    .eq("organization_id", organizationId).order("created_at", { ascending: false }).limit(1).maybeSingle();
-  if (error) throw new Error(error.message);
-  return data;
-}
-
 Deno.test({
   name: "subscribe, consume, renew, buy a pack, fail a payment, recover and cancel through the API and the emulator",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const owner = await signUp();
-    const { data: organizationId, error } = await owner.client.rpc("create_organization", { p_name: "Lifecycle Inc" });
-    if (error) throw new Error(error.message);
+    const { owner, organizationId } = await ownerWithOrganization("Lifecycle Inc");
 
     // Subscribe: checkout on the emulator with the test card.
     const checkout = await api(owner, "POST", "/subscription/checkout", {
@@ -124,8 +58,7 @@ Deno.test({
       interval: "month",
     });
     assert.equal(checkout.status, 200, JSON.stringify(checkout.body));
-    const sessionId = new URL(checkout.body.url).pathname.split("/").pop()!;
-    await emulator(`/_emulator/checkout/${sessionId}/pay`, { card_number: "4242424242424242" });
+    await payCheckout(checkout.body.url);
 
     const trial = await eventually("the trial's credits", async () => {
       const s = await subscription(owner, organizationId);
@@ -172,9 +105,7 @@ Deno.test({
       product_code: "credits_1000",
     });
     assert.equal(pack.status, 200, JSON.stringify(pack.body));
-    await emulator(`/_emulator/checkout/${new URL(pack.body.url).pathname.split("/").pop()}/pay`, {
-      card_number: "4242424242424242",
-    });
+    await payCheckout(pack.body.url);
     await eventually("the pack's credits", async () => ((await balance(owner, organizationId)).purchased === 1000 ? true : undefined));
 
     // History shows both payments.
@@ -193,17 +124,7 @@ Deno.test({
     // The customer portal: a card that fails on the next renewal.
     const portal = await api(owner, "POST", "/subscription/portal", { organization_id: organizationId });
     assert.equal(portal.status, 200, JSON.stringify(portal.body));
-    const portalPage = async (form: Record<string, string>) => {
-      const response = await fetch(portal.body.url, {
-        method: "POST",
-        headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams(form),
-        redirect: "manual",
-      });
-      await response.body?.cancel();
-      assert.equal(response.status, 303, `portal ${form.action} is accepted`);
-      assert.doesNotMatch(response.headers.get("location") ?? "", /error=/, `portal ${form.action} succeeds`);
-    };
+    const portalPage = (form: Record<string, string>) => portalAction(portal.body.url, form);
     await portalPage({ action: "card", card_number: "4000000000000341" });
 
     // The renewal fails: past due, with a grace period, and members are alerted.

@@ -5,20 +5,7 @@
  */
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { createClient } from "@supabase/supabase-js";
-
-function required(name: string): string {
-  const value = Deno.env.get(name);
-  if (!value) throw new Error(`${name} is not set: run the suites through \`npm test\`.`);
-  return value;
-}
-
-const supabaseUrl = required("TEST_SUPABASE_URL");
-const serviceKey = required("TEST_SUPABASE_SERVICE_ROLE_KEY");
-const webhookSecret = required("TEST_STRIPE_WEBHOOK_SECRET");
-const webhookUrl = `${supabaseUrl}/functions/v1/stripe-webhook`;
-const stripe = new Stripe("sk_test_unused", { httpClient: Stripe.createFetchHttpClient() });
-const db = createClient(supabaseUrl, serviceKey, { auth: { persistSession: false, autoRefreshToken: false } });
+import { anonKey, db, deliver, serviceKey, sign, webhookUrl } from "./support.ts";
 
 function eventPayload(id: string, type: string, object: Record<string, unknown> = { id: "cus_unknown", object: "customer" }) {
   return JSON.stringify({
@@ -31,23 +18,6 @@ function eventPayload(id: string, type: string, object: Record<string, unknown> 
     request: { id: null, idempotency_key: null },
     type,
     data: { object },
-  });
-}
-
-async function deliver(payload: string, signature: string | null) {
-  const response = await fetch(webhookUrl, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", ...(signature === null ? {} : { "Stripe-Signature": signature }) },
-    body: payload,
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-function sign(payload: string, options: { secret?: string; timestamp?: number } = {}) {
-  return stripe.webhooks.generateTestHeaderStringAsync({
-    payload,
-    secret: options.secret ?? webhookSecret,
-    timestamp: options.timestamp,
   });
 }
 
@@ -117,7 +87,7 @@ Deno.test("an event that will fail again is parked, and the service role can re-
     }).then(async (r) => ({ status: r.status, body: await r.json() }));
 
   assert.equal((await redrive(null)).status, 401, "re-driving needs a credential");
-  assert.equal((await redrive(required("TEST_SUPABASE_ANON_KEY"))).status, 401, "and the anon key is not it");
+  assert.equal((await redrive(anonKey)).status, 401, "and the anon key is not it");
   const again = await redrive(serviceKey);
   assert.equal(again.status, 200);
   assert.equal(again.body.status, "parked", "still failing, it is parked again with its error");

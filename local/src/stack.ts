@@ -42,8 +42,16 @@ export interface RunningStack {
   killNow(): void;
 }
 
-/** The project's secrets as the functions should see them (the contract's names). */
-const SECRET_NAMES = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "APP_URL", "VITE_STRIPE_PUBLISHABLE_KEY"];
+/** The project's secrets and settings as the functions should see them (the contract's names). */
+const SECRET_NAMES = [
+  "STRIPE_SECRET_KEY",
+  "STRIPE_WEBHOOK_SECRET",
+  "STRIPE_API_BASE",
+  "APP_URL",
+  "VITE_STRIPE_PUBLISHABLE_KEY",
+  "BILLING_GRACE_PERIOD_DAYS",
+  "STRIPE_TIMEOUT_MS",
+];
 
 /** Test-mode keys for the emulator (it accepts any sk_test_ key); never real Stripe keys. */
 const LOCAL_SECRET_KEY = "sk_test_local_emulator";

@@ -107,6 +107,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
  */
 function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing; webhooks: WebhookDispatcher }): void {
   const { store, billing, webhooks } = ctx;
+  const faults: { api: "ok" | "down" | "error" | "slow"; delayMs: number } = { api: "ok", delayMs: 30_000 };
 
   async function body(c: { req: { header(name: string): string | undefined; text(): Promise<string> } }): Promise<unknown> {
     const text = await c.req.text();
@@ -143,22 +144,64 @@ function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing;
       url: webhooks.options.url ?? null,
       duplicate: webhooks.options.duplicate ?? false,
       reorder: webhooks.options.reorder ?? false,
+      enabled: webhooks.options.enabled ?? true,
       retry_delays_ms: webhooks.options.retryDelaysMs ?? null,
       deliveries: store.events.map((s) => ({ event: s.event.id, type: s.event.type, pending_webhooks: s.event.pending_webhooks, attempts: s.deliveries })),
     }),
   );
 
-  /** POST /_emulator/webhooks {url?, duplicate?, reorder?}: changes the switches at run time. */
+  /** POST /_emulator/webhooks {url?, secret?, duplicate?, reorder?, enabled?}: changes the switches at run time. */
   app.post("/_emulator/webhooks", async (c) => {
     const flag = z.union([z.boolean(), bool]);
-    const p = parseParams(z.object({ url: str.optional(), secret: str.optional(), duplicate: flag.optional(), reorder: flag.optional() }).strict(), await body(c));
+    const p = parseParams(
+      z.object({ url: str.optional(), secret: str.optional(), duplicate: flag.optional(), reorder: flag.optional(), enabled: flag.optional() }).strict(),
+      await body(c),
+    );
     webhooks.configure({
       ...(p.url !== undefined ? { url: p.url } : {}),
       ...(p.secret !== undefined ? { secret: p.secret } : {}),
       ...(p.duplicate !== undefined ? { duplicate: p.duplicate } : {}),
       ...(p.reorder !== undefined ? { reorder: p.reorder } : {}),
+      ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
     });
-    return c.json({ url: webhooks.options.url ?? null, duplicate: webhooks.options.duplicate ?? false, reorder: webhooks.options.reorder ?? false });
+    return c.json({
+      url: webhooks.options.url ?? null,
+      duplicate: webhooks.options.duplicate ?? false,
+      reorder: webhooks.options.reorder ?? false,
+      enabled: webhooks.options.enabled ?? true,
+    });
+  });
+
+  /**
+   * GET/POST /_emulator/faults {api: "ok" | "down" | "error" | "slow", delay_ms?}: how the
+   * API under /v1 misbehaves, for tests of callers. `down` resets every connection (Stripe
+   * unreachable), `error` answers 500 api_error, `slow` answers after `delay_ms` (default
+   * 30 s) and still does the work, as Stripe does when a client gives up waiting.
+   */
+  app.get("/_emulator/faults", (c) => c.json(faultView()));
+  app.post("/_emulator/faults", async (c) => {
+    const p = parseParams(
+      z.object({ api: z.enum(["ok", "down", "error", "slow"]), delay_ms: z.union([z.number().int().nonnegative(), int]).optional() }).strict(),
+      await body(c),
+    );
+    faults.api = p.api;
+    faults.delayMs = p.delay_ms ?? 30_000;
+    return c.json(faultView());
+  });
+  const faultView = () => ({ api: faults.api, delay_ms: faults.delayMs });
+
+  app.use("/v1/*", async (c, next) => {
+    if (faults.api === "down") {
+      // Drop the connection without an answer, as an unreachable host looks to a client.
+      const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+      incoming?.socket?.destroy();
+      return c.body(null, 503);
+    }
+    if (faults.api === "error") {
+      return c.json({ error: { type: "api_error", message: "The Stripe emulator is failing on purpose (/_emulator/faults)." } }, 500);
+    }
+    if (faults.api === "slow") await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
+    await next();
   });
 
   /** POST /_emulator/checkout/:id/pay {card_number, email?}: what the hosted page's submit does. */

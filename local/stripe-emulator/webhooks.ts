@@ -26,6 +26,11 @@ export interface WebhookOptions {
   reorder?: boolean;
   /** Per-attempt timeout in milliseconds (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Set to false to stop delivering: events are still created (and listed by `/v1/events`),
+   * as when a Stripe endpoint is disabled. Tests use it to replay a history themselves.
+   */
+  enabled?: boolean;
 }
 
 const defaultRetryDelaysMs = [60_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 86_400_000];
@@ -55,7 +60,7 @@ export class WebhookDispatcher {
   }
 
   private enqueue(stored: StoredEvent): void {
-    if (!this.options.url || !this.options.secret) return;
+    if (!this.options.url || !this.options.secret || this.options.enabled === false) return;
     stored.event.pending_webhooks = 1;
     this.burst.push(stored);
     this.inFlight += 1;

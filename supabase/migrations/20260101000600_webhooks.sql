@@ -186,6 +186,7 @@ returns void
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_current text;
@@ -215,6 +216,27 @@ revoke all on function public.link_stripe_customer(text, uuid, text) from public
 grant execute on function public.link_stripe_customer(text, uuid, text) to service_role;
 
 /**
+ * A subscription ended: what is left of its allowance expires now (a ledger row per lot, so
+ * the ledger shows where the credits went). The caller holds the organization lock.
+ */
+create function private.end_subscription_credits(p_organization_id uuid, p_subscription_id uuid) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.credit_lots l
+     set expires_at = now()
+   where l.organization_id = p_organization_id
+     and l.subscription_id = p_subscription_id
+     and l.remaining > 0
+     and l.expires_at > now();
+  perform private.expire_organization_lots(p_organization_id);
+end;
+$$;
+revoke all on function private.end_subscription_credits(uuid, uuid) from public;
+
+/**
  * Applies a subscription's state as Stripe reported it at p_observed_at (the time it was
  * read from Stripe, or the event's creation). Older observations never overwrite newer
  * ones, a canceled subscription stays canceled, and a subscription that becomes canceled
@@ -241,6 +263,7 @@ create function public.apply_stripe_subscription(
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_plan record;
@@ -326,14 +349,7 @@ begin
 
   if v_status is distinct from v_existing.status then
     if v_status = 'canceled' then
-      -- The subscription ended: what is left of its allowance expires now.
-      update public.credit_lots l
-         set expires_at = now()
-       where l.organization_id = p_organization_id
-         and l.subscription_id = v_id
-         and l.remaining > 0
-         and l.expires_at > now();
-      perform private.expire_organization_lots(p_organization_id);
+      perform private.end_subscription_credits(p_organization_id, v_id);
     end if;
     perform private.raise_alert(p_organization_id, 'subscription_changed',
       case when v_status in ('past_due', 'unpaid', 'canceled') then 'warning' else 'info' end::public.billing_alert_severity,
@@ -379,6 +395,7 @@ create function public.apply_invoice_paid(
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_subscription record;
@@ -388,7 +405,7 @@ begin
   if p_invoice_id is null or p_invoice_id !~ '^in_[A-Za-z0-9_]+$' then
     raise exception 'invoice id must be a Stripe invoice id (in_...)' using errcode = '22023';
   end if;
-  select s.id, s.organization_id, s.billing_interval, p.name as plan_name,
+  select s.id, s.organization_id, s.billing_interval, s.status, p.name as plan_name,
          case s.billing_interval when 'year' then p.annual_credits else p.monthly_credits end as credits
     into v_subscription
     from public.organization_subscriptions s
@@ -403,6 +420,11 @@ begin
 
   v_allocation := public.allocate_subscription_credits(p_organization_id, p_invoice_id, v_subscription.credits,
     p_period_start, p_period_end, v_subscription.id);
+  if v_subscription.status = 'canceled' then
+    -- The payment is applied after the subscription ended (events crossed): delivered in
+    -- order, its credits would have expired at the cancellation, so they expire now.
+    perform private.end_subscription_credits(p_organization_id, v_subscription.id);
+  end if;
   perform public.record_billing_history(p_organization_id, p_invoice_id, 'subscription_invoice', 'paid',
     p_amount_paid, p_currency, p_paid_at,
     pg_catalog.format('%s plan (%sly)', v_subscription.plan_name, v_subscription.billing_interval),
@@ -443,6 +465,7 @@ create function public.apply_invoice_payment_failed(
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_grace_end timestamptz;
@@ -499,6 +522,7 @@ create function public.apply_credit_purchase(
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_product record;
@@ -552,6 +576,7 @@ create function public.apply_credit_refund(
 language plpgsql
 security definer
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_granted integer;

@@ -3,7 +3,7 @@
 -- Every effect happens once however often it is applied, and marks its inbox event processed.
 
 begin;
-select plan(39);
+select plan(41);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -142,6 +142,19 @@ select is((select status::text from public.organization_subscriptions where stri
   'a canceled subscription stays canceled, even for a newer observation');
 select ok((select count(*) from public.billing_alerts where kind = 'subscription_changed'
             and dedupe_key = 'subscription:sub_d:canceled') = 1, 'members are told it was canceled');
+
+-- A payment applied after the cancellation (the events crossed) leaves what in-order delivery
+-- would: its allowance granted and expired at once, nothing spendable.
+select public.apply_invoice_paid(null, 'dddddddd-0000-4000-8000-0000000000d1', 'in_d_late', 'sub_d',
+  now(), now() + interval '1 month', 1900, 'usd', now());
+select is((public.get_credit_balance('dddddddd-0000-4000-8000-0000000000d1') ->> 'subscription')::int, 0,
+  'a late payment for a canceled subscription leaves no spendable subscription credits');
+select results_eq(
+  $$ select kind::text, amount from public.credit_transactions
+      where organization_id = 'dddddddd-0000-4000-8000-0000000000d1'
+        and lot_id = (select id from public.credit_lots where reference = 'in_d_late') order by id $$,
+  $$ values ('grant', 1000), ('expiry', -1000) $$,
+  'the ledger shows the late allowance granted and expired');
 
 -- ============================================================================
 -- Service role: credit packs and refunds

@@ -125,6 +125,9 @@ async function main(): Promise<number> {
       ...(await findFiles(path.join(repoRoot, "local", "test"), ".test.ts")),
     ];
     console.log("\nStarting the local stack on free ports...");
+    // The fault tests make the emulator slow; a short Stripe timeout keeps them quick (the
+    // functions give up after about three timeouts, with their two retries).
+    process.env.STRIPE_TIMEOUT_MS ??= "2000";
     let stack: RunningStack | undefined;
     try {
       try {
@@ -169,6 +172,7 @@ async function main(): Promise<number> {
             TEST_SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
             ...(stack.stripeUrl ? { TEST_STRIPE_API_BASE: stack.stripeUrl } : {}),
             TEST_STRIPE_WEBHOOK_SECRET: stack.env.STRIPE_WEBHOOK_SECRET ?? "",
+            TEST_DATABASE_URL: database.url,
           }),
         );
         console.log("\nDashboard suite (vitest)");

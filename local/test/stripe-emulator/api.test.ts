@@ -526,4 +526,29 @@ describe("authentication and routing", () => {
     const response = await fetch(`${h.emulator.url}/_emulator/advance`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ customer: "cus_nobody" }) });
     assert.equal(response.status, 404);
   });
+  test("the fault switch makes the API unreachable, failing or slow, and ok again", async () => {
+    const setFault = (body: Record<string, unknown>) =>
+      fetch(`${h.emulator.url}/_emulator/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json());
+    try {
+      assert.deepEqual(await setFault({ api: "down" }), { api: "down", delay_ms: 30_000 });
+      await assert.rejects(h.stripe.customers.create({ email: "down@acme.test" }), (error: Error) => error instanceof Stripe.errors.StripeConnectionError);
+
+      await setFault({ api: "error" });
+      await assert.rejects(h.stripe.customers.create({ email: "error@acme.test" }), (error: Error) => error instanceof Stripe.errors.StripeAPIError);
+
+      // Slow: the client gives up, but the emulator still does the work, as Stripe would;
+      // a retry with the same idempotency key gets that customer instead of a second one.
+      await setFault({ api: "slow", delay_ms: 300 });
+      const impatient = new Stripe("sk_test_emulator", { host: "127.0.0.1", port: h.emulator.port, protocol: "http", maxNetworkRetries: 0, timeout: 50 });
+      const params = { email: "timed-out@acme.test" };
+      await assert.rejects(impatient.customers.create(params, { idempotencyKey: "slow-customer" }), (error: Error) => error instanceof Stripe.errors.StripeConnectionError);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await setFault({ api: "ok" });
+      const retried = await h.stripe.customers.create(params, { idempotencyKey: "slow-customer" });
+      const all = await h.stripe.customers.list({ email: "timed-out@acme.test" });
+      assert.deepEqual(all.data.map((c) => c.id), [retried.id], "one customer, the one the slow request made");
+    } finally {
+      await setFault({ api: "ok" });
+    }
+  });
 });

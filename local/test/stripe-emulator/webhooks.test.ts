@@ -126,4 +126,19 @@ describe("webhook delivery", () => {
     const types = h.receiver.events.slice(from).map((e) => e.type);
     assert.ok(types.indexOf("customer.subscription.updated") < types.indexOf("customer.subscription.created"), "the activation arrives before the creation");
   });
+  test("with delivery switched off, events are still created and listed but not sent", async () => {
+    h = await startHarness();
+    const off = await fetch(`${h.emulator.url}/_emulator/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled: false }) });
+    assert.equal((await off.json()).enabled, false);
+    const customer = await h.stripe.customers.create({ email: "quiet@acme.test" });
+    await h.emulator.webhooksIdle();
+    assert.equal(h.receiver.events.length, 0, "nothing was delivered");
+    const listed = await h.stripe.events.list({ type: "customer.created" });
+    assert.equal((listed.data[0]?.data.object as Stripe.Customer).id, customer.id, "the event exists for a replay");
+
+    await fetch(`${h.emulator.url}/_emulator/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled: true }) });
+    await h.stripe.customers.create({ email: "loud@acme.test" });
+    await h.emulator.webhooksIdle();
+    assert.equal(h.receiver.events.length, 1, "switched back on, new events are delivered");
+  });
 });
