@@ -8,13 +8,16 @@
  *      TEST_SUPABASE_ANON_KEY, TEST_SUPABASE_SERVICE_ROLE_KEY (and TEST_DATABASE_URL).
  *   3. Edge Function suites on Deno's test runner (*.test.ts under functions/), against the stack
  *   4. the dashboard's vitest suite (web/), its live checks pointed at the stack
+ *   5. the dashboard's browser suite (web/e2e/*.e2e.ts): Debian's Chromium driven by
+ *      playwright-core through the running dashboard and the Stripe emulator's pages
  *
  * The last line is `N passed, N failed`, counted over all suites; the exit code is 0 only
  * when nothing failed.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { pgtapFiles, runPgtapFile } from "../pgtap.ts";
 import { repoRoot } from "../paths.ts";
@@ -112,6 +115,27 @@ async function runWebSuite(env: NodeJS.ProcessEnv): Promise<Tally> {
   return settle(tally, code);
 }
 
+/**
+ * The browser suite, against the stack's dashboard. Screenshots of each tab go to
+ * SCREENSHOTS_DIR when set (`SCREENSHOTS_DIR=docs/screenshots npm test` refreshes the
+ * README's), otherwise to a fresh temporary directory.
+ */
+async function runBrowserSuite(stack: RunningStack): Promise<Tally> {
+  if (!stack.dashboardUrl || !stack.stripeUrl) {
+    console.log(`  cannot run: dashboard ${stack.dashboardNote}; Stripe emulator ${stack.stripeNote}`);
+    return { suite: "browser", passed: 0, failed: 1 };
+  }
+  const screenshots = process.env.SCREENSHOTS_DIR || (await mkdtemp(path.join(os.tmpdir(), "billing-screenshots-")));
+  return runNodeSuite("browser", await findFiles(path.join(repoRoot, "web", "e2e"), ".e2e.ts"), {
+    TEST_APP_URL: stack.dashboardUrl,
+    TEST_SUPABASE_URL: stack.apiUrl,
+    TEST_SUPABASE_ANON_KEY: stack.keys.anonKey,
+    TEST_SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+    TEST_STRIPE_API_BASE: stack.stripeUrl,
+    SCREENSHOTS_DIR: screenshots,
+  });
+}
+
 async function main(): Promise<number> {
   const tallies: Tally[] = [];
   console.log("Preparing the test database (embedded Postgres, migrations, seed, pgTAP)...");
@@ -183,6 +207,8 @@ async function main(): Promise<number> {
             WEB_LIVE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
           }),
         );
+        console.log("\nDashboard in a browser (playwright-core + Chromium)");
+        tallies.push(await runBrowserSuite(stack));
       }
     } finally {
       await stack?.stop();

@@ -61,7 +61,7 @@ function SignedIn({ userId, email }: { userId: string; email: string }) {
           </EmptyState>
         )}
         <details className="card create-org" open={!memberships.isPending && list.length === 0}>
-          <summary>Create another organization</summary>
+          <summary>{list.length === 0 ? "Create an organization" : "Create another organization"}</summary>
           <CreateOrganizationForm onCreated={setSelectedId} />
         </details>
       </main>

@@ -1,5 +1,16 @@
 import { QueryClient } from "@tanstack/react-query";
 
+/**
+ * How often figures that change outside the browser (balance, usage, alerts, the ledger)
+ * are re-read while the page is visible: credits are consumed by the organization's
+ * services through the API, not by anyone looking at this page. TanStack Query pauses
+ * these refreshes while the tab is hidden.
+ */
+export const LIVE_REFRESH_MS = 10_000;
+
+/** A query's polling: a period in ms, off, or decided again after each read. */
+export type RefetchInterval = number | false | (() => number | false);
+
 /** One cache for the app; billing data is fresh for 30 s, and errors are retried once. */
 export function createQueryClient(): QueryClient {
   return new QueryClient({

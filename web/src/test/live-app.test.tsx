@@ -12,6 +12,7 @@ import { AppShell } from "@/app/shell";
 import { createQueryClient } from "@/lib/query-client";
 import { createSupabaseClient } from "@/lib/supabase";
 import { LOCAL_ANON_KEY } from "./local-keys";
+import { textContent } from "./text-content";
 
 const url = process.env.WEB_LIVE_SUPABASE_URL;
 const anonKey = process.env.WEB_LIVE_ANON_KEY ?? LOCAL_ANON_KEY;
@@ -36,9 +37,9 @@ describe.skipIf(!url)("the app against a live Supabase API", () => {
     await user.click(screen.getByRole("button", { name: "Create organization" }));
 
     expect(await screen.findByRole("heading", { name: "Billing" }, { timeout: 5000 })).toBeInTheDocument();
-    expect(screen.getByLabelText("Your role: owner")).toBeInTheDocument();
+    expect(screen.getByText("Your role: owner")).toBeInTheDocument();
     expect(await screen.findByText(/No subscription yet/)).toBeInTheDocument();
-    expect(await screen.findByLabelText("Balance: 0 credits")).toBeInTheDocument();
+    expect(await screen.findByText(textContent("Balance: 0 credits"))).toBeInTheDocument();
 
     await user.click(screen.getByRole("tab", { name: "Credits" }));
     expect(await screen.findByText("No credit transactions yet.", {}, { timeout: 5000 })).toBeInTheDocument();

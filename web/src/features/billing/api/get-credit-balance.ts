@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
+import { LIVE_REFRESH_MS, type RefetchInterval } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import { creditBalanceSchema, type CreditBalance } from "@/types/billing";
 import { billingKey } from "./billing-keys";
@@ -13,8 +14,8 @@ export async function fetchCreditBalance(supabase: BillingSupabaseClient, organi
   return creditBalanceSchema.parse(data);
 }
 
-/** Balance hook; `refetchInterval` lets the checkout-return state poll it. */
-export function useCreditBalance(organizationId: string, refetchInterval?: number | false) {
+/** Balance hook, kept current while visible; a return from Stripe polls it faster. */
+export function useCreditBalance(organizationId: string, refetchInterval: RefetchInterval = LIVE_REFRESH_MS) {
   const { supabase } = useBackend();
   return useQuery({
     queryKey: creditBalanceQueryKey(organizationId),

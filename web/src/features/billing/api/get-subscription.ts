@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
+import type { RefetchInterval } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { OrganizationSubscription } from "@/types/billing";
 import { billingKey } from "./billing-keys";
@@ -21,10 +22,12 @@ export async function fetchSubscription(
   return data?.[0] ?? null;
 }
 
-export function useSubscription(organizationId: string) {
+/** Subscription hook; `refetchInterval` lets a return from the customer portal poll it. */
+export function useSubscription(organizationId: string, refetchInterval: RefetchInterval = false) {
   const { supabase } = useBackend();
   return useQuery({
     queryKey: subscriptionQueryKey(organizationId),
     queryFn: () => fetchSubscription(supabase, organizationId),
+    refetchInterval,
   });
 }

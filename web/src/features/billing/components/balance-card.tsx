@@ -10,7 +10,9 @@ export function BalanceCard({ organizationId }: { organizationId: string }) {
   const b = balance.data;
   return (
     <div>
-      <p className="big-number" aria-label={`Balance: ${formatCredits(b.total)}`}>
+      {/* A hidden word rather than aria-label, which ARIA does not allow on a paragraph. */}
+      <p className="big-number">
+        <span className="visually-hidden">Balance: </span>
         {formatCredits(b.total)}
       </p>
       <dl className="facts">

@@ -1,9 +1,9 @@
-import { lazy, Suspense, useRef, useState, type KeyboardEvent } from "react";
+import { lazy, Suspense, useEffect, useRef, useState, type KeyboardEvent } from "react";
 import { Loading } from "@/components/status";
 import type { OrganizationRole } from "@/types/billing";
 import { OverviewTab } from "../overview/components/overview-tab";
-import { CheckoutReturnBanner } from "./checkout-return-banner";
-import { parseCheckoutReturn, type CheckoutReturn } from "../api/checkout-return";
+import { parseReturnFromStripe, RETURN_FROM_STRIPE_PARAMS, type ReturnFromStripe } from "../api/checkout-return";
+import { ReturnFromStripeBanner } from "./return-from-stripe";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
@@ -31,9 +31,7 @@ export interface BillingPageProps {
 /** The Billing page: four tabs (WAI-ARIA tabs pattern, arrow keys move between them). */
 export function BillingPage({ organizationId, role }: BillingPageProps) {
   const [tab, setTab] = useState<BillingTabId>(() => tabFromHash(window.location.hash));
-  const [checkoutReturn, setCheckoutReturn] = useState<CheckoutReturn | null>(() =>
-    parseCheckoutReturn(window.location.search),
-  );
+  const [returned, setReturned] = useState<ReturnFromStripe | null>(() => parseReturnFromStripe(window.location.search));
   const tabRefs = useRef<Partial<Record<BillingTabId, HTMLButtonElement | null>>>({});
 
   function select(id: BillingTabId, focus = false) {
@@ -52,20 +50,23 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
     event.preventDefault();
   }
 
-  function dismissCheckoutReturn() {
-    setCheckoutReturn(null);
+  // The return parameters are read once, then taken out of the address bar: a reload, a
+  // bookmark or switching to another organization must not announce the payment again.
+  useEffect(() => {
     const params = new URLSearchParams(window.location.search);
-    for (const name of ["checkout", "kind", "session_id"]) params.delete(name);
+    if (!RETURN_FROM_STRIPE_PARAMS.some((name) => params.has(name))) return;
+    for (const name of RETURN_FROM_STRIPE_PARAMS) params.delete(name);
     const query = params.toString();
     window.history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}${window.location.hash}`);
-  }
+  }, []);
 
   return (
     <section aria-labelledby="billing-heading" className="billing">
       <h1 id="billing-heading">Billing</h1>
-      {checkoutReturn ? (
-        <CheckoutReturnBanner organizationId={organizationId} checkoutReturn={checkoutReturn} onDismiss={dismissCheckoutReturn} />
-      ) : null}
+      <p className="muted org-id">
+        Organization ID <code>{organizationId}</code> (the <code>organization_id</code> your services send to the billing API)
+      </p>
+      {returned ? <ReturnFromStripeBanner organizationId={organizationId} returned={returned} onDismiss={() => setReturned(null)} /> : null}
       <div role="tablist" aria-label="Billing sections" className="tabs" onKeyDown={onKeyDown}>
         {TABS.map((t) => (
           <button
@@ -77,7 +78,8 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
             role="tab"
             id={`tab-${t.id}`}
             aria-selected={tab === t.id}
-            aria-controls={`panel-${t.id}`}
+            // Only the selected tab's panel is rendered (the others load lazily), so only it is referenced.
+            aria-controls={tab === t.id ? `panel-${t.id}` : undefined}
             tabIndex={tab === t.id ? 0 : -1}
             onClick={() => select(t.id)}
           >

@@ -25,11 +25,8 @@ export function OrganizationSwitcher({
           </option>
         ))}
       </select>
-      {selected ? (
-        <span className="badge" aria-label={`Your role: ${selected.role}`}>
-          {selected.role}
-        </span>
-      ) : null}
+      {/* Plain text rather than an aria-label on a span, which screen readers may skip. */}
+      {selected ? <span className="badge">Your role: {selected.role}</span> : null}
     </div>
   );
 }

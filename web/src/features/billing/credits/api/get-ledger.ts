@@ -1,5 +1,6 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isRangePastEnd, throwIfError } from "@/lib/errors";
+import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { CreditTransaction, CreditTransactionKind, Page } from "@/types/billing";
 import { billingKey } from "../../api/billing-keys";
@@ -47,5 +48,7 @@ export function useLedger(organizationId: string, filter: LedgerFilter) {
     queryKey: ledgerQueryKey(organizationId, filter),
     queryFn: () => fetchLedger(supabase, organizationId, filter),
     placeholderData: keepPreviousData,
+    // Kept current like the balance beside it, so its newest row agrees with the balance.
+    refetchInterval: LIVE_REFRESH_MS,
   });
 }

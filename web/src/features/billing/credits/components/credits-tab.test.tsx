@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { json, renderWithBackend, type FakeHandler } from "@/test/fake-backend";
 import { ORG, transaction } from "@/test/fixtures";
+import { textContent } from "@/test/text-content";
 import CreditsTab from "./credits-tab";
 
 const balance = { total: 1475, purchased: 500, subscription: 975, next_expiry_at: "2026-12-01T00:00:00Z", expiring_amount: 975 };
@@ -25,11 +26,14 @@ describe("Credits tab", () => {
   it("shows the balance split, the ledger, and paging with the exact count", async () => {
     const rows = [transaction(2), transaction(1, { kind: "grant", amount: 1000, balance_after: 1000 })];
     const view = renderWithBackend(<CreditsTab organizationId={ORG} role="owner" />, handler(() => json(rows, { total: 45 })));
-    expect(await screen.findByLabelText("Balance: 1,475 credits")).toBeInTheDocument();
+    expect(await screen.findByText(textContent("Balance: 1,475 credits"))).toBeInTheDocument();
     const table = await screen.findByRole("table", { name: /Credit transactions/ });
     expect(within(table).getByText("-25")).toBeInTheDocument();
     expect(within(table).getByText("+1,000")).toBeInTheDocument();
     expect(screen.getByText("Page 1 of 3")).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Next" }));
+    expect(await screen.findByText("Page 2 of 3")).toBeInTheDocument();
+    expect(view.calls.some((c) => c.startsWith("GET /rest/v1/credit_transactions") && c.includes("offset=20"))).toBe(true);
     expect(view.calls.some((c) => c.startsWith("GET /rest/v1/credit_transactions") && c.includes("organization_id=eq."))).toBe(true);
   });
 
@@ -45,8 +49,23 @@ describe("Credits tab", () => {
   });
 
   it("lets owners change the threshold and buy packs", async () => {
-    renderWithBackend(<CreditsTab organizationId={ORG} role="owner" />, handler(() => json([], { total: 0 })));
-    expect(await screen.findByLabelText(/Alert me when the balance falls below/)).toHaveValue(100);
+    let saved: unknown = null;
+    const view = renderWithBackend(<CreditsTab organizationId={ORG} role="owner" />, (request) => {
+      if (request.path === "/rest/v1/rpc/set_low_balance_threshold") {
+        saved = request.body;
+        return new Response(null, { status: 204 });
+      }
+      return handler(() => json([], { total: 0 }))(request);
+    });
+    const input = await screen.findByLabelText(/Alert me when the balance falls below/);
+    expect(input).toHaveValue(100);
+    expect(input).toHaveAccessibleDescription(/0 turns the alert off/);
+    await userEvent.clear(input);
+    await userEvent.type(input, "250");
+    await userEvent.click(screen.getByRole("button", { name: "Save threshold" }));
+    expect(await screen.findByText("Saved.")).toBeInTheDocument();
+    expect(saved).toEqual({ p_organization_id: ORG, p_threshold: 250 });
+    expect(view.calls).toContain("POST /rest/v1/rpc/set_low_balance_threshold");
     expect(await screen.findByRole("button", { name: "Buy 1,000 credits" })).toBeInTheDocument();
     expect(await screen.findByText("No credit transactions yet.")).toBeInTheDocument();
   });

@@ -28,6 +28,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
     );
   }
   const value = draft ?? String(current);
+  const hintId = `${inputId}-hint`;
   function submit(event: FormEvent) {
     event.preventDefault();
     save.mutate(Number(value), { onSuccess: () => setDraft(null) });
@@ -35,11 +36,24 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
   return (
     <form className="inline-form" onSubmit={submit}>
       <label htmlFor={inputId}>Alert me when the balance falls below (credits)</label>
-      <input id={inputId} type="number" min={0} step={1} required inputMode="numeric" value={value} onChange={(e) => setDraft(e.target.value)} />
+      <input
+        id={inputId}
+        type="number"
+        min={0}
+        step={1}
+        required
+        inputMode="numeric"
+        aria-describedby={hintId}
+        value={value}
+        onChange={(e) => setDraft(e.target.value)}
+      />
       <button type="submit" className="button" disabled={save.isPending || Number(value) === current}>
         {save.isPending ? "Saving…" : "Save threshold"}
       </button>
-      {save.isSuccess ? <p role="status">Saved.</p> : null}
+      <p id={hintId} className="muted hint">
+        Members see an alert on the Overview when the balance drops below this. 0 turns the alert off.
+      </p>
+      {save.isSuccess && draft === null ? <p role="status">Saved.</p> : null}
       {save.isError ? <p role="alert" className="field-error">{errorMessage(save.error)}</p> : null}
     </form>
   );

@@ -35,4 +35,16 @@ describe("History tab states", () => {
     expect(screen.getAllByRole("link", { name: /^Receipt/ })).toHaveLength(2);
     expect(screen.getByRole("link", { name: /^Invoice/ })).toHaveAttribute("href", "https://invoice.stripe.test/in_1");
   });
+
+  it("pages through the history ten at a time", async () => {
+    const view = renderWithBackend(<HistoryTab organizationId={ORG} />, ({ url }) =>
+      json([payment({ id: `bh-${url.searchParams.get("offset") ?? "0"}` })], { total: 25 }),
+    );
+    expect(await screen.findByText("Page 1 of 3")).toBeInTheDocument();
+    expect(screen.getByRole("table", { name: "Payments and invoices, newest first" })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Next" }));
+    expect(await screen.findByText("Page 2 of 3")).toBeInTheDocument();
+    expect(view.calls.some((c) => c.includes("offset=10") && c.includes("limit=10"))).toBe(true);
+    expect(screen.getByRole("button", { name: "Previous" })).toBeEnabled();
+  });
 });

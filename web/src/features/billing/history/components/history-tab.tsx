@@ -25,6 +25,7 @@ export default function HistoryTab({ organizationId }: { organizationId: string 
       <h2 id="history-heading">Payments and invoices</h2>
       <div className="table-scroll">
         <table aria-busy={history.isPlaceholderData}>
+          <caption className="visually-hidden">Payments and invoices, newest first</caption>
           <thead>
             <tr>
               <th scope="col">Date</th>

@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
+import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { BillingAlert } from "@/types/billing";
 import { billingKey } from "../../api/billing-keys";
@@ -21,5 +22,9 @@ export async function fetchAlerts(supabase: BillingSupabaseClient, organizationI
 
 export function useAlerts(organizationId: string) {
   const { supabase } = useBackend();
-  return useQuery({ queryKey: alertsQueryKey(organizationId), queryFn: () => fetchAlerts(supabase, organizationId) });
+  return useQuery({
+    queryKey: alertsQueryKey(organizationId),
+    queryFn: () => fetchAlerts(supabase, organizationId),
+    refetchInterval: LIVE_REFRESH_MS,
+  });
 }

@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
+import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { CreditUsageDay } from "@/types/billing";
 import { billingKey } from "../../api/billing-keys";
@@ -32,5 +33,9 @@ export async function fetchUsage(
 
 export function useUsage(organizationId: string) {
   const { supabase } = useBackend();
-  return useQuery({ queryKey: usageQueryKey(organizationId), queryFn: () => fetchUsage(supabase, organizationId) });
+  return useQuery({
+    queryKey: usageQueryKey(organizationId),
+    queryFn: () => fetchUsage(supabase, organizationId),
+    refetchInterval: LIVE_REFRESH_MS,
+  });
 }

@@ -5,7 +5,7 @@ import { useAlerts } from "../api/get-alerts";
 import { useDismissAlert } from "../api/dismiss-alert";
 
 /** Active alerts (low balance, failed payment, trial ending, unusual usage), each dismissible. */
-export function AlertList({ organizationId }: { organizationId: string }) {
+export function AlertList({ organizationId, onDismissed }: { organizationId: string; onDismissed?: () => void }) {
   const alerts = useAlerts(organizationId);
   const dismiss = useDismissAlert(organizationId);
   if (alerts.isPending) return <Loading label="Loading alerts…" />;
@@ -27,7 +27,7 @@ export function AlertList({ organizationId }: { organizationId: string }) {
               className="button secondary"
               aria-label={`Dismiss alert: ${alert.title}`}
               disabled={dismiss.isPending}
-              onClick={() => dismiss.mutate(alert.id)}
+              onClick={() => dismiss.mutate(alert.id, { onSuccess: onDismissed })}
             >
               Dismiss
             </button>

@@ -55,6 +55,7 @@ describe("Overview tab", () => {
     await userEvent.click(await screen.findByRole("button", { name: "Dismiss alert: Credit balance is low" }));
     expect(await screen.findByText("No active alerts.")).toBeInTheDocument();
     expect(view.calls).toContain("POST /rest/v1/rpc/dismiss_billing_alert");
+    expect(screen.getByRole("heading", { name: "Alerts" })).toHaveFocus();
   });
 
   it("shows the usage error with a retry", async () => {

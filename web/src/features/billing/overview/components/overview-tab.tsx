@@ -1,3 +1,4 @@
+import { useRef } from "react";
 import { EmptyState, ErrorState, Loading } from "@/components/status";
 import { formatDate } from "@/lib/format";
 import { usePlans } from "../../api/get-plans";
@@ -18,11 +19,13 @@ function PlanCard({ organizationId }: { organizationId: string }) {
   const current = subscription.data;
   if (!current) return <EmptyState>No subscription yet. Choose a plan on the Plans tab.</EmptyState>;
   const plan = plans.data?.find((p) => p.id === current.plan_id);
+  // The catalog is a separate read: say it is loading rather than flash "Unknown plan".
+  const planName = plan?.name ?? (plans.isPending ? "…" : "Unknown plan");
   return (
     <dl className="facts">
       <dt>Plan</dt>
       <dd>
-        {plan?.name ?? "Unknown plan"} ({current.billing_interval === "year" ? "annual" : "monthly"})
+        {planName} ({current.billing_interval === "year" ? "annual" : "monthly"})
       </dd>
       <dt>Status</dt>
       <dd>
@@ -54,6 +57,9 @@ function UsageCard({ organizationId }: { organizationId: string }) {
 
 /** Overview tab: plan and status, balance, 30-day usage, active alerts. */
 export function OverviewTab({ organizationId }: { organizationId: string }) {
+  // A dismissed alert takes its button with it; focus moves to the section's heading
+  // instead of falling back to the start of the page.
+  const alertsHeading = useRef<HTMLHeadingElement>(null);
   return (
     <div className="grid">
       <section className="card" aria-labelledby="ov-plan">
@@ -69,8 +75,10 @@ export function OverviewTab({ organizationId }: { organizationId: string }) {
         <UsageCard organizationId={organizationId} />
       </section>
       <section className="card wide" aria-labelledby="ov-alerts">
-        <h2 id="ov-alerts">Alerts</h2>
-        <AlertList organizationId={organizationId} />
+        <h2 id="ov-alerts" tabIndex={-1} ref={alertsHeading}>
+          Alerts
+        </h2>
+        <AlertList organizationId={organizationId} onDismissed={() => alertsHeading.current?.focus()} />
       </section>
     </div>
   );

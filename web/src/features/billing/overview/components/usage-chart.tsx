@@ -30,48 +30,67 @@ export function buildUsageBars(rows: CreditUsageDay[], now: Date): { bars: DayBa
 
 /**
  * Credits used per day over the last 30 days as inline SVG (no chart library in the
- * bundle). The SVG is decorative for screen readers; the same numbers are in the table.
+ * bundle), stacked by event, with the peak and the window's first and last day as text
+ * beside it. The SVG is one image for screen readers; the same numbers are in the legend
+ * (totals per event) and in the table.
  */
 export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[]; now?: Date }) {
   const { bars, events } = buildUsageBars(rows, now);
   const max = Math.max(1, ...bars.map((bar) => bar.total));
   const width = 300;
-  const height = 120;
+  const height = 100;
   const barWidth = width / bars.length;
   const color = (eventKey: string) => PALETTE[events.indexOf(eventKey) % PALETTE.length];
   const total = bars.reduce((sum, bar) => sum + bar.total, 0);
+  const perEvent = (eventKey: string) =>
+    rows.filter((row) => row.event_key === eventKey).reduce((sum, row) => sum + (row.credits ?? 0), 0);
+  const dayLabel = (day: string) => formatDate(`${day}T12:00:00Z`);
 
   return (
     <figure className="usage-chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Credits used per day, ${formatCreditNumber(total)} in total`}>
+      <p className="chart-scale muted" aria-hidden="true">
+        Peak {formatCreditNumber(max)} a day
+      </p>
+      {/* Stretched to the card's width at a fixed height: a wide chart must not grow tall. */}
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={`Credits used per day, ${formatCreditNumber(total)} in total`}
+      >
         {bars.map((bar, index) => {
           let y = height;
           return (
             <g key={bar.day}>
-              <title>{`${formatDate(`${bar.day}T12:00:00Z`)}: ${formatCreditNumber(bar.total)} credits`}</title>
+              <title>{`${dayLabel(bar.day)}: ${formatCreditNumber(bar.total)} credits`}</title>
               {bar.parts.map((part) => {
-                const h = (part.credits / max) * (height - 4);
+                const h = (part.credits / max) * (height - 2);
                 y -= h;
                 return part.credits > 0 ? (
-                  <rect key={part.eventKey} x={index * barWidth + 1} y={y} width={barWidth - 2} height={h} fill={color(part.eventKey)} />
+                  <rect key={part.eventKey} x={index * barWidth + 0.5} y={y} width={barWidth - 1} height={h} fill={color(part.eventKey)} />
                 ) : null;
               })}
             </g>
           );
         })}
       </svg>
+      <div className="chart-axis muted" aria-hidden="true">
+        <span>{dayLabel(bars[0]!.day)}</span>
+        <span>{dayLabel(bars[bars.length - 1]!.day)}</span>
+      </div>
       <figcaption>
-        <ul className="legend">
+        <ul className="legend" aria-label="Credits by event, last 30 days">
           {events.map((eventKey) => (
             <li key={eventKey}>
               <span className="swatch" style={{ background: color(eventKey) }} aria-hidden="true" />
-              {eventKey}
+              {eventKey} <span className="muted">{formatCreditNumber(perEvent(eventKey))}</span>
             </li>
           ))}
         </ul>
         <details>
           <summary>Usage as a table</summary>
           <table>
+            <caption className="visually-hidden">Credits used per day and event</caption>
             <thead>
               <tr>
                 <th scope="col">Day</th>

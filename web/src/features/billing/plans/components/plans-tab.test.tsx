@@ -27,6 +27,7 @@ describe("Plans tab, role-based visibility", () => {
     renderWithBackend(<PlansTab organizationId={ORG} role="admin" />, backend([subscription()]));
     expect(await screen.findByRole("button", { name: "Manage subscription" })).toBeInTheDocument();
     expect(screen.getByText("Current plan")).toBeInTheDocument();
+    expect(screen.getByText("active")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /^Choose/ })).not.toBeInTheDocument();
   });
 
@@ -42,6 +43,7 @@ describe("Plans tab, role-based visibility", () => {
     await userEvent.click(screen.getByRole("radio", { name: "Annual" }));
     expect(screen.getByText("$190.00")).toBeInTheDocument();
     expect(screen.getAllByText("12,000 credits per year")).toHaveLength(2);
+    expect(screen.getByText("Saves $38.00 a year")).toBeInTheDocument();
   });
 
   it("shows an error with a retry when plans fail to load", async () => {

@@ -7,6 +7,7 @@ import type { BillingInterval, OrganizationRole, SubscriptionPlan } from "@/type
 import { usePlans } from "../../api/get-plans";
 import { useSubscription } from "../../api/get-subscription";
 import { ManagerOnly } from "../../components/manager-only";
+import { SubscriptionStatusBadge } from "../../components/subscription-status";
 import { useOpenCustomerPortal } from "../api/open-customer-portal";
 import { useStartSubscriptionCheckout } from "../api/start-subscription-checkout";
 
@@ -25,6 +26,8 @@ function PlanCard({
 }) {
   const price = interval === "month" ? plan.monthly_unit_amount : plan.annual_unit_amount;
   const credits = interval === "month" ? plan.monthly_credits : plan.annual_credits;
+  // What paying yearly saves against twelve monthly payments, when it does.
+  const annualSaving = plan.monthly_unit_amount * 12 - plan.annual_unit_amount;
   const headingId = useId();
   return (
     <li className={`card plan ${isCurrent ? "plan-current" : ""}`} aria-labelledby={headingId}>
@@ -34,6 +37,7 @@ function PlanCard({
       <p className="price">
         {formatMoney(price, plan.currency)} <span>/ {interval === "month" ? "month" : "year"}</span>
       </p>
+      {interval === "year" && annualSaving > 0 ? <p className="saving">Saves {formatMoney(annualSaving, plan.currency)} a year</p> : null}
       <p>
         {formatCredits(credits)} per {interval === "month" ? "month" : "year"}
       </p>
@@ -90,6 +94,11 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
           </p>
         ) : null}
       </ManagerOnly>
+      {live ? (
+        <p>
+          Your subscription: <SubscriptionStatusBadge subscription={live} />
+        </p>
+      ) : null}
       {failure ? <p role="alert" className="field-error">{errorMessage(failure)}</p> : null}
       <ul className="plans">
         {plans.data.map((plan) => {

@@ -1,0 +1,142 @@
+/**
+ * What the browser suites need around Playwright: where the stack is, Debian's Chromium,
+ * screenshots, and the calls a member's own service would make to the billing API.
+ *
+ * `npm test` passes the stack it started in TEST_* variables. Run alone, the suite reads
+ * the `.env` that `npm start` writes (`.local/.env`, or LOCAL_STATE_DIR's), so it can be
+ * pointed at the dev stack: `npm run test:e2e -w web`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface StackUrls {
+  appUrl: string;
+  supabaseUrl: string;
+  anonKey: string;
+  stripeApiBase: string;
+}
+
+function readDotEnv(file: string): Record<string, string> {
+  if (!existsSync(file)) return {};
+  const values: Record<string, string> = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (match) values[match[1]!] = match[2]!;
+  }
+  return values;
+}
+
+/** The stack under test, from TEST_* (npm test) or from `npm start`'s .env; fails naming what is missing. */
+export function stackUnderTest(): StackUrls {
+  const stateDir = path.resolve(repoRoot, process.env.LOCAL_STATE_DIR || ".local");
+  const dotEnv = readDotEnv(path.join(stateDir, ".env"));
+  const pick = (testName: string, envName: string): string => {
+    const value = process.env[testName] || dotEnv[envName];
+    if (!value) {
+      throw new Error(
+        `${testName} is not set and ${path.join(stateDir, ".env")} has no ${envName}: run this suite through \`npm test\`, ` +
+          "or start the stack with `npm start` first.",
+      );
+    }
+    return value.replace(/\/+$/, "");
+  };
+  return {
+    appUrl: pick("TEST_APP_URL", "APP_URL"),
+    supabaseUrl: pick("TEST_SUPABASE_URL", "SUPABASE_URL"),
+    anonKey: pick("TEST_SUPABASE_ANON_KEY", "SUPABASE_ANON_KEY"),
+    stripeApiBase: pick("TEST_STRIPE_API_BASE", "STRIPE_API_BASE"),
+  };
+}
+
+/** Debian's Chromium (apt package `chromium`); `npx playwright install` cannot work here. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/** Flags for Chromium in a container: no sandbox (CI runs as root), no GPU, no network chatter of its own. */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * Starts Chromium. Missing Chromium is a failure, not a skip: the suite is part of
+ * `npm test`'s promise that the dashboard works in a browser.
+ */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(
+      `Chromium was not found at ${CHROMIUM_PATH}, so the browser tests cannot run. Install Debian's package ` +
+        "(`apt-get install -y chromium`, as .ci/run does) or set CHROMIUM_PATH to a Chromium binary.",
+    );
+  }
+  // Playwright gives each launch a fresh temporary profile and removes it on close.
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Desktop and phone viewports used for the screenshots. */
+export const DESKTOP = { width: 1280, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * Where screenshots go: SCREENSHOTS_DIR (relative to the directory npm was run from), or a
+ * fresh temporary directory. `SCREENSHOTS_DIR=docs/screenshots` refreshes the README's copies.
+ */
+export function screenshotsDir(): string {
+  const configured = process.env.SCREENSHOTS_DIR;
+  const dir = configured
+    ? path.resolve(process.env.INIT_CWD || process.cwd(), configured)
+    : mkdtempSync(path.join(os.tmpdir(), "billing-screenshots-"));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Waits for the element that shows the expected state; webhook-driven states get a longer `timeoutMs`. */
+export async function shows(locator: Locator, timeoutMs = 15_000): Promise<void> {
+  await locator.waitFor({ state: "visible", timeout: timeoutMs });
+}
+
+/** The signed-in user's access token, from where supabase-js keeps the session. */
+export async function accessToken(page: Page): Promise<string> {
+  const token = await page.evaluate(() => {
+    for (let i = 0; i < window.localStorage.length; i += 1) {
+      const key = window.localStorage.key(i) ?? "";
+      if (key.startsWith("sb-") && key.endsWith("-auth-token")) {
+        const session = JSON.parse(window.localStorage.getItem(key) ?? "{}") as { access_token?: string };
+        if (session.access_token) return session.access_token;
+      }
+    }
+    return null;
+  });
+  if (!token) throw new Error("No supabase-js session in the page's localStorage: is the user signed in?");
+  return token;
+}
+
+/** Calls the billing API as the member's own service would, with the member's access token. */
+export async function billingApi(
+  stack: StackUrls,
+  token: string,
+  method: "GET" | "POST",
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${stack.supabaseUrl}/functions/v1/billing${route}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      apikey: stack.anonKey,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
