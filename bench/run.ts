@@ -14,14 +14,20 @@
  * 3. consume_credits through the local gateway (`POST /rest/v1/rpc/consume_credits`, service
  *    role key) with 32 concurrent HTTP clients (autocannon), as a ratio of the same calls made
  *    directly over SQL with 32 connections in the same run. Target: >= 0.5.
+ * 4. Stripe webhook events per second through `functions/stripe-webhook` (signature checked,
+ *    stored, applied), as a ratio of the same signed POSTs to a function that only verifies
+ *    the signature (bench/functions/webhook-verify-only). Reported; no target yet.
  *
- * Prints a table and writes bench/results/latest.json.
+ * Prints tables and writes bench/results/latest.json. `npm run bench -- <section>...` runs
+ * only the named sections (consume, balance, gateway, webhook).
  */
 import { spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
+import Stripe from "stripe";
 import { apiKeys } from "../local/gateway/keys.ts";
 import { repoRoot } from "../local/src/paths.ts";
 import { setUpTestDatabase } from "../local/src/test-database.ts";
@@ -164,7 +170,7 @@ const HTTP_CLIENTS = 32;
 async function benchGateway(db: pg.Pool, databaseUrl: string): Promise<HttpRow> {
   const targets = await createTargets(db, ORGANIZATIONS, "http");
   const keys = await apiKeys();
-  const gateway = await startGatewayProcess(databaseUrl);
+  const gateway = await startProcess("local/gateway/main.ts", { DATABASE_URL: databaseUrl, API_PORT: "0", GATEWAY_FUNCTIONS: "0" }, GATEWAY_READY);
   try {
     let next = 0;
     const body = () => JSON.stringify({ p_organization_id: targets[(next++ * 7919) % targets.length]!.organizationId, p_event_key: "api_call_basic" });
@@ -209,11 +215,14 @@ async function benchGateway(db: pg.Pool, databaseUrl: string): Promise<HttpRow> 
   }
 }
 
-/** The gateway in a process of its own (as under `npm start`), so autocannon does not share its event loop. */
-async function startGatewayProcess(databaseUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "gateway", "main.ts")], {
+/**
+ * A server in a process of its own (as under `npm start`), so autocannon does not share its
+ * event loop; resolves with the URL it prints once listening.
+ */
+async function startProcess(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, script)], {
     cwd: repoRoot,
-    env: { ...process.env, DATABASE_URL: databaseUrl, API_PORT: "0", GATEWAY_FUNCTIONS: "0" },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -221,10 +230,10 @@ async function startGatewayProcess(databaseUrl: string): Promise<{ url: string; 
     let output = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk;
-      const match = /GATEWAY_URL=(\S+)/.exec(output);
+      const match = ready.exec(output);
       if (match) resolve(match[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`the gateway exited (${code}) before listening:\n${output}`)));
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code}) before listening:\n${output}`)));
   });
   return {
     url,
@@ -233,6 +242,162 @@ async function startGatewayProcess(databaseUrl: string): Promise<{ url: string; 
       await exited;
     },
   };
+}
+
+const GATEWAY_READY = /GATEWAY_URL=(\S+)/;
+
+interface WebhookRow {
+  scenario: string;
+  clients: number;
+  webhookPerSecond: number;
+  verifyOnlyPerSecond: number;
+  ratio: number;
+  non2xx: number;
+}
+
+const WEBHOOK_CLIENTS = 16;
+const WEBHOOK_SUBSCRIPTIONS = 20;
+const BENCH_WEBHOOK_SECRET = "whsec_bench_signing_secret";
+
+/**
+ * Subscriptions on the emulator for organizations in our database, with the starter plan's
+ * monthly price known to both, as checkout would leave them. Returns the subscription ids.
+ */
+async function subscribedOrganizations(db: pg.Pool, stripe: Stripe, stripeUrl: string): Promise<string[]> {
+  const price = await stripe.prices.create({
+    currency: "usd",
+    unit_amount: 1900,
+    recurring: { interval: "month" },
+    product_data: { name: "Starter" },
+  });
+  await db.query("update public.subscription_plans set stripe_monthly_price_id = $1 where code = 'starter'", [price.id]);
+  const { rows } = await db.query<{ id: string }>(
+    "insert into public.organizations (name) select 'webhook ' || g from generate_series(1, $1) g returning id",
+    [WEBHOOK_SUBSCRIPTIONS],
+  );
+  const subscriptions: string[] = [];
+  for (const { id } of rows) {
+    const metadata = { organization_id: id };
+    const session = await stripe.checkout.sessions.create({
+      mode: "subscription",
+      line_items: [{ price: price.id, quantity: 1 }],
+      client_reference_id: id,
+      metadata,
+      subscription_data: { metadata },
+      success_url: "http://127.0.0.1/done",
+    });
+    const response = await fetch(`${stripeUrl}/_emulator/checkout/${session.id}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ card_number: "4242424242424242", email: `billing-${id}@bench.test` }),
+    });
+    const paid = (await response.json()) as { subscription: string };
+    subscriptions.push(paid.subscription);
+  }
+  return subscriptions;
+}
+
+/**
+ * The Stripe webhook's throughput through the gateway, with signature verification, next to
+ * a function that only verifies the same signed POST (bench/functions/webhook-verify-only).
+ * Two kinds of events: an unhandled type (verify, store in the inbox, acknowledge) and
+ * `customer.subscription.updated` (verify, store, re-read the subscription from Stripe,
+ * apply it under the organization's lock, mark processed), spread over 20 subscriptions.
+ */
+async function benchWebhook(db: pg.Pool, databaseUrl: string): Promise<WebhookRow[]> {
+  const emulator = await startProcess("local/stripe-emulator/main.ts", { PORT: "0", STRIPE_WEBHOOK_URL: "" }, /listening on (\S+)/);
+  const functionsDir = await mkdtemp(path.join(os.tmpdir(), "bench-functions-"));
+  let gateway: { url: string; stop: () => Promise<void> } | undefined;
+  try {
+    const base = new URL(emulator.url);
+    const stripe = new Stripe("sk_test_local_emulator", { host: base.hostname, port: Number(base.port), protocol: "http" });
+    const subscriptions = await subscribedOrganizations(db, stripe, emulator.url);
+
+    // Serve the real webhook and the verify-only baseline side by side, both without a JWT.
+    const functions = {
+      "stripe-webhook": path.join(repoRoot, "functions", "stripe-webhook", "index.ts"),
+      "webhook-verify-only": path.join(repoRoot, "bench", "functions", "webhook-verify-only", "index.ts"),
+    };
+    for (const name of Object.keys(functions)) await mkdir(path.join(functionsDir, name));
+    const config = Object.entries(functions)
+      .map(([name, entrypoint]) => `[functions.${name}]\nverify_jwt = false\nentrypoint = ${JSON.stringify(entrypoint)}\n`)
+      .join("\n");
+    await writeFile(path.join(functionsDir, "config.toml"), config);
+    gateway = await startProcess("local/gateway/main.ts", {
+      DATABASE_URL: databaseUrl,
+      API_PORT: "0",
+      GATEWAY_FUNCTIONS_DIR: functionsDir,
+      GATEWAY_FUNCTIONS_CONFIG: path.join(functionsDir, "config.toml"),
+      STRIPE_SECRET_KEY: "sk_test_local_emulator",
+      STRIPE_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
+      STRIPE_API_BASE: emulator.url,
+      APP_URL: "http://127.0.0.1:5173",
+    }, GATEWAY_READY);
+
+    let sequence = 0;
+    const signedEvent = (type: string, object: Record<string, unknown>) => {
+      const payload = JSON.stringify({
+        id: `evt_bench_${process.pid}_${++sequence}`,
+        object: "event",
+        api_version: Stripe.API_VERSION,
+        created: Math.floor(Date.now() / 1000),
+        livemode: false,
+        pending_webhooks: 1,
+        request: { id: null, idempotency_key: null },
+        type,
+        data: { object },
+      });
+      return { payload, signature: Stripe.webhooks.generateTestHeaderString({ payload, secret: BENCH_WEBHOOK_SECRET }) };
+    };
+    const post = async (fn: string, event: () => { payload: string; signature: string }) => {
+      const result = await autocannon({
+        url: `${gateway!.url}/functions/v1/${fn}`,
+        connections: WEBHOOK_CLIENTS,
+        duration: SECONDS_PER_RUN,
+        method: "POST",
+        requests: [{
+          setupRequest: (request) => {
+            const { payload, signature } = event();
+            return { ...request, body: payload, headers: { ...request.headers, "content-type": "application/json", "stripe-signature": signature } };
+          },
+        }],
+      });
+      return { perSecond: result["2xx"] / result.duration, non2xx: result.non2xx + result.errors };
+    };
+
+    const kinds: Array<[string, () => { payload: string; signature: string }]> = [
+      ["unhandled type (verify, inbox, acknowledge)", () => signedEvent("customer.updated", { id: "cus_bench", object: "customer" })],
+      [
+        "customer.subscription.updated (re-read from Stripe, apply)",
+        () => signedEvent("customer.subscription.updated", { id: subscriptions[sequence % subscriptions.length], object: "subscription" }),
+      ],
+    ];
+    const rows: WebhookRow[] = [];
+    for (const [scenario, event] of kinds) {
+      await post("stripe-webhook", event); // warm up
+      let webhookPerSecond = 0;
+      let verifyOnlyPerSecond = 0;
+      let non2xx = 0;
+      for (let round = 0; round < 2; round++) {
+        const baseline = await post("webhook-verify-only", event);
+        const real = await post("stripe-webhook", event);
+        verifyOnlyPerSecond = Math.max(verifyOnlyPerSecond, baseline.perSecond);
+        webhookPerSecond = Math.max(webhookPerSecond, real.perSecond);
+        non2xx += baseline.non2xx + real.non2xx;
+      }
+      const row = { scenario, clients: WEBHOOK_CLIENTS, webhookPerSecond, verifyOnlyPerSecond, ratio: webhookPerSecond / verifyOnlyPerSecond, non2xx };
+      console.log(
+        `  ${scenario}: webhook ${webhookPerSecond.toFixed(0)}/s, verify-only ${verifyOnlyPerSecond.toFixed(0)}/s ` +
+          `(ratio ${row.ratio.toFixed(2)})${non2xx ? `, ${non2xx} non-2xx responses or errors` : ""}`,
+      );
+      rows.push(row);
+    }
+    return rows;
+  } finally {
+    await gateway?.stop();
+    await emulator.stop();
+    await rm(functionsDir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -276,56 +441,91 @@ async function latency(db: pg.Pool, organizationId: string, calls: number) {
   }
 }
 
+/** `npm run bench -- webhook gateway` runs only those sections; no argument runs them all. */
+const SECTIONS = ["consume", "balance", "gateway", "webhook"] as const;
+const chosen = process.argv.slice(2);
+for (const name of chosen) {
+  if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`unknown section ${name}: choose from ${SECTIONS.join(", ")}`);
+}
+const runs = (section: (typeof SECTIONS)[number]) => chosen.length === 0 || chosen.includes(section);
+
+async function measureBalance(db: pg.Pool) {
+  const small = await organizationWithLedger(db, 1_000);
+  const large = await organizationWithLedger(db, 1_000_000);
+  const smallLatency = await latency(db, small, 2000);
+  const largeLatency = await latency(db, large, 2000);
+  console.log(`  1,000 rows:     p50 ${smallLatency.p50.toFixed(3)} ms, p99 ${smallLatency.p99.toFixed(3)} ms`);
+  console.log(`  1,000,000 rows: p50 ${largeLatency.p50.toFixed(3)} ms, p99 ${largeLatency.p99.toFixed(3)} ms`);
+  const ratioP50 = largeLatency.p50 / smallLatency.p50;
+  console.log(`  ratio (1M / 1k, p50): ${ratioP50.toFixed(2)}`);
+  return { ledger1k: smallLatency, ledger1m: largeLatency, ratioP50 };
+}
+
 async function main(): Promise<void> {
   console.log("Preparing the benchmark database...");
   const database = await setUpTestDatabase("billing_bench");
   const db = new pg.Pool({ connectionString: database.url, max: 40 });
   try {
-    console.log(`\nconsume_credits throughput (${SECONDS_PER_RUN}s per run, best of 2 interleaved rounds)`);
-    const consume = await benchConsume(db);
+    let consume: ThroughputRow[] | undefined;
+    let balance: Awaited<ReturnType<typeof measureBalance>> | undefined;
+    let gateway: HttpRow | undefined;
+    let webhook: WebhookRow[] | undefined;
+    if (runs("consume")) {
+      console.log(`\nconsume_credits throughput (${SECONDS_PER_RUN}s per run, best of 2 interleaved rounds)`);
+      consume = await benchConsume(db);
+    }
+    if (runs("balance")) {
+      console.log("\nget_credit_balance latency by ledger size");
+      balance = await measureBalance(db);
+    }
+    if (runs("gateway")) {
+      console.log(`\nconsume_credits through the gateway (POST /rest/v1/rpc, ${HTTP_CLIENTS} HTTP clients) vs direct SQL`);
+      gateway = await benchGateway(db, database.url);
+    }
+    if (runs("webhook")) {
+      console.log(`\nStripe webhook events through the function vs a verify-only function (${WEBHOOK_CLIENTS} HTTP clients)`);
+      webhook = await benchWebhook(db, database.url);
+    }
 
-    console.log("\nget_credit_balance latency by ledger size");
-    const small = await organizationWithLedger(db, 1_000);
-    const large = await organizationWithLedger(db, 1_000_000);
-    const smallLatency = await latency(db, small, 2000);
-    const largeLatency = await latency(db, large, 2000);
-    const balance = {
-      ledger1k: smallLatency,
-      ledger1m: largeLatency,
-      ratioP50: largeLatency.p50 / smallLatency.p50,
-    };
-    console.log(`  1,000 rows:     p50 ${smallLatency.p50.toFixed(3)} ms, p99 ${smallLatency.p99.toFixed(3)} ms`);
-    console.log(`  1,000,000 rows: p50 ${largeLatency.p50.toFixed(3)} ms, p99 ${largeLatency.p99.toFixed(3)} ms`);
-    console.log(`  ratio (1M / 1k, p50): ${balance.ratioP50.toFixed(2)}`);
-
-    console.log(`\nconsume_credits through the gateway (POST /rest/v1/rpc, ${HTTP_CLIENTS} HTTP clients) vs direct SQL`);
-    const gatewayRow = await benchGateway(db, database.url);
-
-    console.log("\n| scenario | connections | consume_credits/s | baseline txn/s | ratio | one-statement floor/s | ratio to floor |");
-    console.log("|---|---:|---:|---:|---:|---:|---:|");
-    for (const r of consume) {
+    if (consume) {
+      console.log("\n| scenario | connections | consume_credits/s | baseline txn/s | ratio | one-statement floor/s | ratio to floor |");
+      console.log("|---|---:|---:|---:|---:|---:|---:|");
+      for (const r of consume) {
+        console.log(
+          `| ${r.scenario} | ${r.connections} | ${r.consumePerSecond.toFixed(0)} | ${r.baselinePerSecond.toFixed(0)} | ` +
+            `${r.ratio.toFixed(2)} | ${r.floorPerSecond.toFixed(0)} | ${r.floorRatio.toFixed(2)} |`,
+        );
+      }
+    }
+    if (balance) {
+      console.log("\n| get_credit_balance | p50 ms | p99 ms |");
+      console.log("|---|---:|---:|");
+      console.log(`| 1,000 ledger rows | ${balance.ledger1k.p50.toFixed(3)} | ${balance.ledger1k.p99.toFixed(3)} |`);
+      console.log(`| 1,000,000 ledger rows | ${balance.ledger1m.p50.toFixed(3)} | ${balance.ledger1m.p99.toFixed(3)} |`);
+    }
+    if (gateway) {
+      console.log("\n| consume_credits via gateway | clients | HTTP/s | direct SQL/s | ratio |");
+      console.log("|---|---:|---:|---:|---:|");
       console.log(
-        `| ${r.scenario} | ${r.connections} | ${r.consumePerSecond.toFixed(0)} | ${r.baselinePerSecond.toFixed(0)} | ` +
-          `${r.ratio.toFixed(2)} | ${r.floorPerSecond.toFixed(0)} | ${r.floorRatio.toFixed(2)} |`,
+        `| ${gateway.scenario} | ${gateway.clients} | ${gateway.httpPerSecond.toFixed(0)} | ${gateway.sqlPerSecond.toFixed(0)} | ${gateway.ratio.toFixed(2)} |`,
       );
     }
-    console.log("\n| get_credit_balance | p50 ms | p99 ms |");
-    console.log("|---|---:|---:|");
-    console.log(`| 1,000 ledger rows | ${smallLatency.p50.toFixed(3)} | ${smallLatency.p99.toFixed(3)} |`);
-    console.log(`| 1,000,000 ledger rows | ${largeLatency.p50.toFixed(3)} | ${largeLatency.p99.toFixed(3)} |`);
-    console.log("\n| consume_credits via gateway | clients | HTTP/s | direct SQL/s | ratio |");
-    console.log("|---|---:|---:|---:|---:|");
-    console.log(
-      `| ${gatewayRow.scenario} | ${gatewayRow.clients} | ${gatewayRow.httpPerSecond.toFixed(0)} | ${gatewayRow.sqlPerSecond.toFixed(0)} | ${gatewayRow.ratio.toFixed(2)} |`,
-    );
+    if (webhook) {
+      console.log("\n| Stripe webhook | clients | events/s | verify-only/s | ratio |");
+      console.log("|---|---:|---:|---:|---:|");
+      for (const r of webhook) {
+        console.log(`| ${r.scenario} | ${r.clients} | ${r.webhookPerSecond.toFixed(0)} | ${r.verifyOnlyPerSecond.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+      }
+    }
 
     const resultsDir = path.join(repoRoot, "bench", "results");
     await mkdir(resultsDir, { recursive: true });
+    const file = chosen.length === 0 ? "latest.json" : `latest-${chosen.join("-")}.json`;
     await writeFile(
-      path.join(resultsDir, "latest.json"),
-      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance, gateway: gatewayRow }, null, 2) + "\n",
+      path.join(resultsDir, file),
+      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance, gateway, webhook }, null, 2) + "\n",
     );
-    console.log("\nWrote bench/results/latest.json");
+    console.log(`\nWrote bench/results/${file}`);
   } finally {
     await db.end();
     await database.close();

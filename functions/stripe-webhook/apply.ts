@@ -45,6 +45,23 @@ async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscri
   return organizationId;
 }
 
+/** The receipt of a payment intent's charge, when there was a charge and Stripe issued one. */
+async function receiptOf(deps: ApplyDeps, paymentIntentId: string | null): Promise<string | null> {
+  if (!paymentIntentId) return null;
+  const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId, { expand: ["latest_charge"] });
+  const latest = intent.latest_charge;
+  if (!latest) return null;
+  const charge = typeof latest === "string" ? await deps.stripe.charges.retrieve(latest) : latest;
+  return charge.receipt_url ?? null;
+}
+
+/** The payment intent that paid an invoice (Stripe lists an invoice's payment attempts on it). */
+function invoicePaymentIntent(invoice: Stripe.Invoice): string | null {
+  const payments = invoice.payments?.data ?? [];
+  const paid = payments.find((payment) => payment.status === "paid") ?? payments.at(-1);
+  return paid?.payment.type === "payment_intent" ? idOf(paid.payment.payment_intent) : null;
+}
+
 async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, session: Stripe.Checkout.Session) {
   const fresh = await deps.stripe.checkout.sessions.retrieve(session.id);
   const organizationId = organizationIdOf(fresh.metadata, fresh.client_reference_id);
@@ -67,6 +84,7 @@ async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, sessio
       // Delayed payment methods: the async_payment_* event settles it.
       return ignored(`checkout session ${fresh.id} is not paid yet`);
     }
+    const paymentIntentId = idOf(fresh.payment_intent);
     await deps.rpc("apply_credit_purchase", {
       p_event_id: event.id,
       p_organization_id: organizationId,
@@ -76,7 +94,7 @@ async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, sessio
       p_amount: fresh.amount_total ?? 0,
       p_currency: fresh.currency ?? "usd",
       p_occurred_at: fromUnix(event.created),
-      p_details: { stripe_payment_intent_id: idOf(fresh.payment_intent) },
+      p_details: { stripe_payment_intent_id: paymentIntentId, receipt_url: paid ? await receiptOf(deps, paymentIntentId) : null },
     });
     return processed;
   }
@@ -84,7 +102,7 @@ async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, sessio
 }
 
 async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stripe.Invoice) {
-  const invoice = await deps.stripe.invoices.retrieve(snapshot.id!);
+  const invoice = await deps.stripe.invoices.retrieve(snapshot.id!, { expand: ["payments"] });
   const subscriptionId = invoiceSubscriptionId(invoice);
   if (!subscriptionId) return ignored(`invoice ${invoice.id} bills no subscription`);
   // The subscription first, so the invoice finds its current plan and status.
@@ -111,6 +129,7 @@ async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stri
   }
   if (invoice.status !== "paid") return ignored(`invoice ${invoice.id} is ${invoice.status}, not paid`);
   const period = invoiceServicePeriod(invoice);
+  const paymentIntentId = invoicePaymentIntent(invoice);
   await deps.rpc("apply_invoice_paid", {
     p_event_id: event.id,
     p_organization_id: organizationId,
@@ -121,7 +140,7 @@ async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stri
     p_amount_paid: invoice.amount_paid,
     p_currency: invoice.currency,
     p_paid_at: fromUnix(invoice.status_transitions?.paid_at ?? event.created),
-    p_details: details,
+    p_details: { ...details, stripe_payment_intent_id: paymentIntentId, receipt_url: await receiptOf(deps, paymentIntentId) },
   });
   return processed;
 }

@@ -111,8 +111,15 @@ Deno.test({
     // History shows both payments.
     const history = await api(owner, "GET", `/history/${organizationId}`);
     assert.equal(history.status, 200);
-    assert.ok(history.body.history.some((h: { kind: string }) => h.kind === "credit_purchase"), "the pack is in the history");
-    assert.ok(history.body.history.some((h: { kind: string }) => h.kind === "subscription_invoice"), "the invoice is in the history");
+    type HistoryRow = { kind: string; amount: number; invoice_url: string | null; receipt_url: string | null };
+    const rows: HistoryRow[] = history.body.history;
+    const packRow = rows.find((h) => h.kind === "credit_purchase");
+    assert.ok(packRow, "the pack is in the history");
+    assert.match(packRow.receipt_url ?? "", /^http.*\/receipts\//, "with the charge's receipt");
+    const invoiceRow = rows.find((h) => h.kind === "subscription_invoice" && h.amount > 0);
+    assert.ok(invoiceRow, "the paid invoice is in the history");
+    assert.match(invoiceRow.invoice_url ?? "", /^http/, "with its hosted invoice");
+    assert.match(invoiceRow.receipt_url ?? "", /^http.*\/receipts\//, "and its payment's receipt");
 
     // The summary has what the overview needs.
     const summary = await api(owner, "GET", `/summary/${organizationId}`);

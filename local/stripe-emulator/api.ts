@@ -120,6 +120,11 @@ function expandPath(store: Store, node: unknown, path: string[], full: string): 
     for (const entry of record.data) expandPath(store, entry, rest, full);
     return;
   }
+  if (head === "payments" && record.object === "invoice" && !(head in record)) {
+    // Includable on every invoice: an invoice nobody has tried to charge has no payments yet.
+    record.payments = { object: "list", data: [], has_more: false, url: `/v1/invoice_payments?invoice=${String(record.id)}` };
+    return;
+  }
   if (!(head in record)) throw invalidRequest(`This property cannot be expanded (${full}).`, { param: "expand" });
   const value = record[head];
   if (rest.length === 0) {

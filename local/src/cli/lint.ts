@@ -30,11 +30,15 @@ async function checked(bin: string, args: string[]): Promise<string | undefined>
 }
 
 async function functionEntrypoints(): Promise<string[]> {
-  const dir = path.join(repoRoot, "functions");
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((e) => e.isFile() && e.name.endsWith(".ts"))
-    .map((e) => path.relative(repoRoot, path.join(e.parentPath, e.name)));
+  const files: string[] = [];
+  // The Edge Functions, and the benchmark's baseline function, which runs on Deno too.
+  for (const dir of [path.join(repoRoot, "functions"), path.join(repoRoot, "bench", "functions")]) {
+    const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+    files.push(...entries
+      .filter((e) => e.isFile() && e.name.endsWith(".ts"))
+      .map((e) => path.relative(repoRoot, path.join(e.parentPath, e.name))));
+  }
+  return files;
 }
 
 async function main(): Promise<number> {

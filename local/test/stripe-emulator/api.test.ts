@@ -212,6 +212,12 @@ describe("checkout and subscriptions", () => {
     assert.equal(invoice.billing_reason, "subscription_create");
     assert.equal(invoice.parent?.subscription_details?.subscription, subscription.id);
     assert.equal(invoice.lines.data[0]?.period.end, item.current_period_end);
+    const withPayments = await h.stripe.invoices.retrieve(invoice.id!, { expand: ["payments"] });
+    const payment = withPayments.payments?.data[0];
+    assert.equal(payment?.status, "paid", "the invoice's payments can be expanded");
+    const paidBy = await h.stripe.paymentIntents.retrieve(String(payment?.payment.payment_intent));
+    const paidWith = await h.stripe.charges.retrieve(String(paidBy.latest_charge));
+    assert.match(paidWith.receipt_url ?? "", /\/receipts\/ch_/, "and lead to the charge's receipt");
 
     const invoices = await h.stripe.invoices.list({ customer: customer.id });
     assert.deepEqual(invoices.data.map((i) => i.id), [invoice.id]);
