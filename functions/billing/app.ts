@@ -130,12 +130,24 @@ export function createBillingApp(deps: BillingDeps): Hono {
   };
   const asCaller = (c: Context) => deps.userClient(authorization(c));
 
+  /** The caller's role in the organization (their own membership row, as RLS shows it), or null. */
+  const roleIn = async (c: Context, organization: string): Promise<string | null> => {
+    const data = dataOf(await asCaller(c).from("organization_members").select("role")
+      .eq("organization_id", organization).eq("user_id", callerId(authorization(c))).maybeSingle());
+    return data?.role ?? null;
+  };
+
+  /** Raises 403 unless the caller belongs to the organization (rather than answering "nothing here"). */
+  const requireMember = async (c: Context, organization: string): Promise<void> => {
+    if (!(await roleIn(c, organization))) {
+      throw new ApiError(403, "forbidden", "You are not a member of this organization.");
+    }
+  };
+
   /** Raises 403 unless the caller is an owner or admin of the organization. */
   const requireManager = async (c: Context, organization: string): Promise<void> => {
-    const db = asCaller(c);
-    const data = dataOf(await db.from("organization_members").select("role")
-      .eq("organization_id", organization).eq("user_id", callerId(authorization(c))).maybeSingle());
-    if (!data || !["owner", "admin"].includes(data.role)) {
+    const role = await roleIn(c, organization);
+    if (!role || !["owner", "admin"].includes(role)) {
       throw new ApiError(403, "forbidden", "Only an owner or admin of the organization can manage billing.");
     }
   };
@@ -244,6 +256,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
 
   app.get("/subscription/:org_id", async (c) => {
     const organization = organizationParam(c);
+    await requireMember(c, organization);
     return json({ subscription: await latestSubscription(asCaller(c), organization) });
   });
 
@@ -306,6 +319,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
     const organization = organizationParam(c);
     const parsed = page.safeParse(c.req.query());
     if (!parsed.success) throw new ApiError(400, "invalid_request", describeIssues(parsed.error));
+    await requireMember(c, organization);
     const { limit, offset } = parsed.data;
     const { data, error, count } = await asCaller(c).from("billing_history")
       .select("id, kind, status, description, amount, currency, invoice_url, invoice_pdf_url, receipt_url, occurred_at", { count: "exact" })

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  anonKey,
   api,
   balance,
   emulator,
@@ -16,8 +15,6 @@ import {
   ownerWithOrganization,
   payCheckout,
   portalAction,
-  signUp,
-  supabaseUrl,
 } from "./support.ts";
 
 /**
@@ -159,39 +156,5 @@ Deno.test({
       return s?.status === "canceled" && b.subscription === 0 ? b : undefined;
     });
     assert.equal(ended.purchased, 1000, "purchased credits survive the cancellation");
-  },
-});
-
-Deno.test({
-  name: "bad input gets a 4xx with the error envelope and never reaches Stripe or the database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const member = await signUp();
-    const cases: Array<[string, string, unknown, number]> = [
-      ["POST", "/credits/consume", { organization_id: "not-a-uuid", event_key: "api_call_basic" }, 400],
-      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", quantity: 0 }, 400],
-      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", quantity: 1.5 }, 400],
-      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic", extra: 1 }, 400],
-      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "'; drop table x; --" }, 400],
-      ["POST", "/credits/consume", { organization_id: crypto.randomUUID(), event_key: "api_call_basic" }, 403],
-      ["POST", "/subscription/checkout", { organization_id: crypto.randomUUID(), plan_code: "starter", interval: "week" }, 400],
-      ["POST", "/subscription/checkout", { organization_id: crypto.randomUUID(), plan_code: "starter", interval: "month" }, 403],
-      ["GET", "/summary/not-a-uuid", undefined, 400],
-      ["GET", "/nope", undefined, 404],
-    ];
-    for (const [method, path, body, status] of cases) {
-      const response = await api(member, method, path, body);
-      assert.equal(response.status, status, `${method} ${path} ${JSON.stringify(body)} -> ${JSON.stringify(response.body)}`);
-      assert.equal(typeof response.body.error?.code, "string", "the error envelope has a code");
-      assert.equal(typeof response.body.error?.message, "string", "and a message");
-    }
-    const malformed = await fetch(`${supabaseUrl}/functions/v1/billing/credits/consume`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${member.token}`, apikey: anonKey, "Content-Type": "application/json" },
-      body: "{not json",
-    });
-    assert.equal(malformed.status, 400, "malformed JSON is a 400");
-    await malformed.body?.cancel();
   },
 });

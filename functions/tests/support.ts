@@ -40,6 +40,7 @@ export const stripe = (() => {
 export interface Member {
   client: SupabaseClient;
   token: string;
+  userId: string;
 }
 
 export async function signUp(): Promise<Member> {
@@ -47,7 +48,7 @@ export async function signUp(): Promise<Member> {
   const email = `member-${crypto.randomUUID()}@functions.test`;
   const { data, error } = await client.auth.signUp({ email, password: "a-long-test-password-1" });
   if (error || !data.session) throw new Error(`sign-up failed: ${error?.message}`);
-  return { client, token: data.session.access_token };
+  return { client, token: data.session.access_token, userId: data.session.user.id };
 }
 
 /** A new member who owns a new organization; returns both. */
