@@ -179,6 +179,23 @@ export function createBillingApp(deps: BillingDeps): Hono {
     }
   };
 
+  /**
+   * One subscription per organization: an older subscription Checkout Session still open (a
+   * tab left open, another plan chosen earlier) could be paid as well and start a second
+   * subscription, so opening a new one expires the others.
+   */
+  const expireOtherSubscriptionCheckouts = async (customer: string, keep: string): Promise<void> => {
+    for await (const open of deps.stripe.checkout.sessions.list({ customer, status: "open", limit: 100 })) {
+      if (open.mode !== "subscription" || open.id === keep) continue;
+      try {
+        await deps.stripe.checkout.sessions.expire(open.id);
+      } catch (error) {
+        // Paid or expired meanwhile: the live-subscription check and the webhook deal with that.
+        if (!(error instanceof Error && (error as { type?: string }).type === "StripeInvalidRequestError")) throw error;
+      }
+    }
+  };
+
   app.get("/plans", async (c) => {
     const data = dataOf(await asCaller(c).from("subscription_plans")
       .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days")
@@ -220,6 +237,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       success_url: `${deps.appUrl}/?checkout=success&kind=subscription&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=subscription`,
     }, { idempotencyKey: checkoutKey("subscription", body.organization_id, `${plan.code}:${body.interval}`) });
+    await expireOtherSubscriptionCheckouts(customer, session.id);
     return json({ url: session.url });
   });
 

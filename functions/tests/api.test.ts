@@ -4,7 +4,7 @@
  * organization; bad input is a 4xx with the error envelope, never a 5xx, and writes nothing.
  */
 import assert from "node:assert/strict";
-import { anonKey, api, db, type Member, ownerWithOrganization, signUp, supabaseUrl } from "./support.ts";
+import { anonKey, api, db, type Member, ownerWithOrganization, payCheckout, signUp, supabaseUrl } from "./support.ts";
 
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
 
@@ -138,4 +138,15 @@ test("bad input of every class gets a 4xx with the error envelope and writes not
   assert.equal(await ledgerRows(organizationId), before, "no bad request wrote a ledger row");
   const { data: organization } = await db.from("organizations").select("stripe_customer_id").eq("id", organizationId).single();
   assert.equal(organization?.stripe_customer_id, null, "and none reached Stripe for a customer");
+});
+
+test("a newer subscription checkout expires the older open one, so only one subscription can be paid", async () => {
+  const { roles, organizationId } = await organizationWithEveryRole();
+  const first = await api(roles.owner!, "POST", "/subscription/checkout", { organization_id: organizationId, plan_code: "starter", interval: "month" });
+  const second = await api(roles.admin!, "POST", "/subscription/checkout", { organization_id: organizationId, plan_code: "professional", interval: "year" });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal(second.status, 200, JSON.stringify(second.body));
+  assert.notEqual(first.body.url, second.body.url);
+  await assert.rejects(payCheckout(first.body.url), /expired|no longer be paid/, "the older session cannot be paid any more");
+  await payCheckout(second.body.url);
 });
