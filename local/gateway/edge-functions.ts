@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
+import { parse as parseToml } from "smol-toml";
 import { binDir, repoRoot, supabaseDir } from "../src/paths.ts";
 import { bearerToken, verifyToken } from "./keys.ts";
 
@@ -36,29 +37,15 @@ export interface EdgeFunctionsOptions {
   startTimeoutMs?: number;
 }
 
-type TomlValue = string | boolean | number;
-
-/** Reads the `[functions.<name>]` tables of config.toml (string, boolean and number values). */
-export function parseFunctionSections(toml: string): Map<string, Record<string, TomlValue>> {
-  const sections = new Map<string, Record<string, TomlValue>>();
-  let current: Record<string, TomlValue> | undefined;
-  for (const rawLine of toml.split("\n")) {
-    const line = rawLine.replace(/(^|\s)#.*$/, "").trim();
-    if (line === "") continue;
-    const header = /^\[(.+)\]$/.exec(line);
-    if (header) {
-      const match = /^functions\.(?:"([^"]+)"|([A-Za-z0-9_-]+))$/.exec(header[1]!.trim());
-      const name = match?.[1] ?? match?.[2];
-      current = name ? (sections.get(name) ?? {}) : undefined;
-      if (name && current) sections.set(name, current);
-      continue;
+/** Reads the `[functions.<name>]` tables of config.toml, as `supabase functions` does. */
+export function parseFunctionSections(toml: string): Map<string, Record<string, unknown>> {
+  const functions = parseToml(toml).functions;
+  const sections = new Map<string, Record<string, unknown>>();
+  if (typeof functions !== "object" || functions === null || Array.isArray(functions)) return sections;
+  for (const [name, section] of Object.entries(functions)) {
+    if (typeof section === "object" && section !== null && !Array.isArray(section)) {
+      sections.set(name, { ...section });
     }
-    const pair = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(line);
-    if (!pair || !current) continue;
-    const raw = pair[2]!.trim();
-    if (raw === "true" || raw === "false") current[pair[1]!] = raw === "true";
-    else if (/^"(.*)"$/.test(raw)) current[pair[1]!] = raw.slice(1, -1);
-    else if (/^-?\d+(\.\d+)?$/.test(raw)) current[pair[1]!] = Number(raw);
   }
   return sections;
 }

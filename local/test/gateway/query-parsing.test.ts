@@ -76,4 +76,8 @@ verify_jwt = false
       "stripe-webhook": { verify_jwt: false },
     });
   });
+
+  test("a config.toml that is not TOML is an error, not a silently ignored section", () => {
+    assert.throws(() => parseFunctionSections("[functions.billing\nverify_jwt = "));
+  });
 });
