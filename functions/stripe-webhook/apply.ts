@@ -191,28 +191,39 @@ async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, subscript
   return processed;
 }
 
+type Handler = (deps: ApplyDeps, event: Stripe.Event) => Promise<Outcome>;
+
+async function applySubscriptionEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const organizationId = await syncSubscription(deps, event.id, subscription.id);
+  return organizationId ? processed : ignored(`subscription ${subscription.id} is for a customer we do not know`);
+}
+
+const checkoutSession: Handler = (deps, event) => applyCheckoutSession(deps, event, event.data.object as Stripe.Checkout.Session);
+const invoice: Handler = (deps, event) => applyInvoice(deps, event, event.data.object as Stripe.Invoice);
+
+/** Every event type the webhook acts on, and how. */
+const handlers: Record<string, Handler> = {
+  "checkout.session.completed": checkoutSession,
+  "checkout.session.async_payment_succeeded": checkoutSession,
+  "checkout.session.async_payment_failed": checkoutSession,
+  "customer.subscription.created": applySubscriptionEvent,
+  "customer.subscription.updated": applySubscriptionEvent,
+  "customer.subscription.deleted": applySubscriptionEvent,
+  "customer.subscription.trial_will_end": (deps, event) => applyTrialWillEnd(deps, event, event.data.object as Stripe.Subscription),
+  "invoice.paid": invoice,
+  "invoice.payment_succeeded": invoice,
+  "invoice.payment_failed": invoice,
+  "charge.refunded": (deps, event) => applyChargeRefunded(deps, event, event.data.object as Stripe.Charge),
+};
+
+/** Whether the webhook acts on this event type (anything else is acknowledged and ignored). */
+export function handles(type: string): boolean {
+  return Object.hasOwn(handlers, type);
+}
+
 /** Applies one verified, recorded event. Throws on failure; the caller decides retry or park. */
 export async function applyEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
-  switch (event.type) {
-    case "checkout.session.completed":
-    case "checkout.session.async_payment_succeeded":
-    case "checkout.session.async_payment_failed":
-      return await applyCheckoutSession(deps, event, event.data.object);
-    case "customer.subscription.created":
-    case "customer.subscription.updated":
-    case "customer.subscription.deleted": {
-      const organizationId = await syncSubscription(deps, event.id, event.data.object.id);
-      return organizationId ? processed : ignored(`subscription ${event.data.object.id} is for a customer we do not know`);
-    }
-    case "customer.subscription.trial_will_end":
-      return await applyTrialWillEnd(deps, event, event.data.object);
-    case "invoice.paid":
-    case "invoice.payment_succeeded":
-    case "invoice.payment_failed":
-      return await applyInvoice(deps, event, event.data.object);
-    case "charge.refunded":
-      return await applyChargeRefunded(deps, event, event.data.object);
-    default:
-      return ignored(`event type ${event.type} is not handled`);
-  }
+  const handler = handlers[event.type];
+  return handler ? await handler(deps, event) : ignored(`event type ${event.type} is not handled`);
 }

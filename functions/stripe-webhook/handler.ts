@@ -15,7 +15,7 @@
 import Stripe from "stripe";
 import { errorResponse, json } from "../_shared/http.ts";
 import { DatabaseFailure } from "../_shared/supabase.ts";
-import { type ApplyDeps, applyEvent } from "./apply.ts";
+import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
 
 export interface WebhookDeps extends ApplyDeps {
   webhookSecret: string;
@@ -119,6 +119,8 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
       return errorResponse(400, "invalid_signature", "The Stripe signature does not match this payload.");
     }
 
+    // An unhandled type is stored as ignored in the same call: nothing to apply, one round trip.
+    const handled = handles(event.type);
     let recorded: RecordResult;
     try {
       recorded = await deps.rpc<RecordResult>("record_stripe_event", {
@@ -127,10 +129,15 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
         p_created_at: new Date(event.created * 1000).toISOString(),
         p_livemode: event.livemode,
         p_payload: JSON.parse(body),
+        p_handled: handled,
       });
     } catch (error) {
       deps.log("could not record event", { event: event.id, error: describe(error) });
       return errorResponse(500, "storage_unavailable", "The event could not be stored; Stripe will retry.");
+    }
+    if (!handled && !recorded.duplicate) {
+      deps.log("event ignored", { event: event.id, type: event.type, reason: "event type is not handled" });
+      return json({ received: true, status: "ignored" });
     }
     if (recorded.status !== "received") {
       return json({ received: true, status: recorded.status, duplicate: true });

@@ -43,14 +43,16 @@ revoke all on public.stripe_events from anon, authenticated;
 /**
  * Persists a verified event (first delivery) or counts a redelivery. Returns
  * {"status": "...", "duplicate": bool, "attempts": n}: the caller applies the event only
- * when its status is "received".
+ * when its status is "received". An event of a type the webhook does not handle
+ * (p_handled false) is stored as ignored at once: one round trip, nothing to apply.
  */
 create function public.record_stripe_event(
   p_event_id text,
   p_type text,
   p_created_at timestamptz,
   p_livemode boolean,
-  p_payload jsonb
+  p_payload jsonb,
+  p_handled boolean default true
 ) returns jsonb
 language plpgsql
 security definer
@@ -70,17 +72,19 @@ begin
     raise exception 'event created time and JSON payload are required' using errcode = '22023';
   end if;
 
-  insert into public.stripe_events as e (id, type, stripe_created_at, livemode, payload)
-  values (p_event_id, p_type, p_created_at, coalesce(p_livemode, false), p_payload)
+  insert into public.stripe_events as e (id, type, stripe_created_at, livemode, payload, status, processed_at)
+  values (p_event_id, p_type, p_created_at, coalesce(p_livemode, false), p_payload,
+          case when coalesce(p_handled, true) then 'received' else 'ignored' end::public.stripe_event_status,
+          case when coalesce(p_handled, true) then null else now() end)
   on conflict (id) do update set attempts = e.attempts + 1
   returning e.status, e.attempts into v_row;
   return jsonb_build_object('status', v_row.status, 'duplicate', v_row.attempts > 1, 'attempts', v_row.attempts);
 end;
 $$;
-comment on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb) is
+comment on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb, boolean) is
   'Service role: persists a verified Stripe event by id (redeliveries only count). Apply it only while status is received.';
-revoke all on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb) from public, anon, authenticated;
-grant execute on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb) to service_role;
+revoke all on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb, boolean) from public, anon, authenticated;
+grant execute on function public.record_stripe_event(text, text, timestamptz, boolean, jsonb, boolean) to service_role;
 
 /**
  * Marks an event processed, ignored (nothing to do: unhandled type, unknown customer) or

@@ -3,7 +3,7 @@
 -- unusual-usage detector.
 
 begin;
-select plan(24);
+select plan(26);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -47,6 +47,14 @@ select is(
 select lives_ok($$ select public.finish_stripe_event('evt_1', 'parked', null, 'late failure') $$,
   'finishing a processed event again is harmless');
 select is((select status::text from public.stripe_events where id = 'evt_1'), 'processed', 'and it stays processed');
+
+select is(
+  public.record_stripe_event('evt_unhandled', 'customer.updated', now(), false, '{"id": "evt_unhandled"}', false),
+  '{"status": "ignored", "duplicate": false, "attempts": 1}'::jsonb,
+  'a type the webhook does not handle is stored as ignored in the same call');
+select is(
+  (select status::text || ':' || (processed_at is not null)::text from public.stripe_events where id = 'evt_unhandled'),
+  'ignored:true', 'and is finished, with nothing left to apply');
 
 select public.record_stripe_event('evt_2', 'customer.subscription.updated', now(), false, '{"id": "evt_2"}');
 select throws_ok($$ select public.finish_stripe_event('evt_2', 'parked') $$, '22023', null,
