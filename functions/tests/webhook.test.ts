@@ -1,11 +1,12 @@
 /**
  * The webhook's guarantees (RELIABILITY.md), through the running function: a bad signature
- * stores nothing, an unhandled event is acknowledged, and redeliveries (in sequence or ten
+ * stores nothing, an unhandled event or one about a customer we do not know is acknowledged
+ * and ignored, and redeliveries (in sequence or ten
  * at once) have one effect. `npm test` passes the stack's URLs and webhook secret.
  */
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { anonKey, db, deliver, serviceKey, sign, webhookUrl } from "./support.ts";
+import { anonKey, db, deliver, deliveredAll, eventsOfCustomer, payCheckout, serviceKey, sign, stripe, webhookUrl } from "./support.ts";
 
 function eventPayload(id: string, type: string, object: Record<string, unknown> = { id: "cus_unknown", object: "customer" }) {
   return JSON.stringify({
@@ -97,4 +98,31 @@ Deno.test("an event that will fail again is parked, and the service role can re-
   await deliver(ignoredPayload, await sign(ignoredPayload));
   assert.equal((await redrive(serviceKey, ignoredId)).status, 409, "only a parked event can be re-driven");
   assert.equal((await redrive(serviceKey, "evt_never_seen")).status, 404, "an unknown event cannot be re-driven");
+});
+
+Deno.test({
+  name: "events about a customer we do not know are acknowledged, recorded as ignored, and change nothing",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A subscription made in Stripe directly (another app on the same account): no
+    // organization in its metadata, a customer no organization is linked to.
+    const price = await stripe.prices.create({ currency: "usd", unit_amount: 500, recurring: { interval: "month" }, product_data: { name: "Elsewhere" } });
+    const session = await stripe.checkout.sessions.create({
+      mode: "subscription",
+      line_items: [{ price: price.id, quantity: 1 }],
+      customer_email: `elsewhere-${crypto.randomUUID()}@example.test`,
+      success_url: "https://elsewhere.example/done",
+    });
+    const paid = await payCheckout(session.url!) as Stripe.Checkout.Session;
+    const customerId = paid.customer as string;
+    await deliveredAll(customerId);
+    const events = await eventsOfCustomer(customerId);
+    assert.ok(events.some((event) => event.type === "customer.subscription.created"), "Stripe sent the subscription's events");
+    const { data: inbox } = await db.from("stripe_events").select("type, status, organization_id").in("id", events.map((event) => event.id));
+    assert.equal(inbox?.length, events.length, "every delivery was acknowledged and recorded");
+    assert.deepEqual(inbox?.filter((row) => row.status !== "ignored" || row.organization_id !== null), [], "all ignored, none tied to an organization");
+    const { count } = await db.from("organization_subscriptions").select("id", { count: "exact", head: true }).eq("stripe_subscription_id", paid.subscription as string);
+    assert.equal(count, 0, "no subscription row was made for it");
+  },
 });
