@@ -1,8 +1,8 @@
 /**
  * The webhook's guarantees (RELIABILITY.md), through the running function: a bad signature
  * stores nothing, an unhandled event or one about a customer we do not know is acknowledged
- * and ignored, and redeliveries (in sequence or ten
- * at once) have one effect. `npm test` passes the stack's URLs and webhook secret.
+ * and ignored, and redeliveries (in sequence or ten at once) have one effect. `npm test`
+ * passes the stack's URLs and webhook secret.
  */
 import assert from "node:assert/strict";
 import Stripe from "stripe";
