@@ -6,40 +6,15 @@
  */
 import assert from "node:assert/strict";
 import {
+  advanceClockUntil,
   api,
   balance,
-  emulator,
   eventually,
   latestSubscription as subscription,
-  type Member,
   ownerWithOrganization,
   payCheckout,
   portalAction,
 } from "./support.ts";
-
-/**
- * Runs the emulator's clock to the subscription's next billing events until `done` holds
- * for our copy of the subscription (the webhook applies each event asynchronously).
- */
-async function advanceUntil(
-  member: Member,
-  organizationId: string,
-  subscriptionId: string,
-  done: (s: Awaited<ReturnType<typeof subscription>>) => boolean,
-) {
-  for (let step = 0; step < 6; step++) {
-    await emulator("/_emulator/advance", { subscription: subscriptionId });
-    try {
-      return await eventually("the subscription to change", async () => {
-        const s = await subscription(member, organizationId);
-        return done(s) ? s : undefined;
-      }, 3_000);
-    } catch {
-      // Not yet: advance to the next billing event.
-    }
-  }
-  throw new Error(`subscription ${subscriptionId} never reached the expected state`);
-}
 
 Deno.test({
   name: "subscribe, consume, renew, buy a pack, fail a payment, recover and cancel through the API and the emulator",
@@ -84,7 +59,8 @@ Deno.test({
     // The trial ends (the clock passes the trial reminder, then the trial's end): the first
     // paid period brings a new allowance, and the trial's leftover expires.
     const subscriptionId = trial.stripe_subscription_id;
-    await advanceUntil(owner, organizationId, subscriptionId, (s) => s?.status === "active");
+    await advanceClockUntil(subscriptionId, "the subscription to be active", async () =>
+      (await subscription(owner, organizationId))?.status === "active" ? true : undefined);
     // The emulator's clock runs ahead of the database's: the new period starts in the
     // simulated future, so the trial's leftover is cut off at that start, not before.
     const lots = await eventually("the first paid period's allowance", async () => {
@@ -132,7 +108,10 @@ Deno.test({
     await portalPage({ action: "card", card_number: "4000000000000341" });
 
     // The renewal fails: past due, with a grace period, and members are alerted.
-    const pastDue = await advanceUntil(owner, organizationId, subscriptionId, (s) => s?.status === "past_due");
+    const pastDue = await advanceClockUntil(subscriptionId, "the subscription to be past due", async () => {
+      const s = await subscription(owner, organizationId);
+      return s?.status === "past_due" ? s : undefined;
+    });
     assert.ok(pastDue?.grace_period_end, "a failed payment starts the grace period");
     const { data: alerts } = await owner.client.from("billing_alerts").select("kind").eq("organization_id", organizationId)
       .is("dismissed_at", null);

@@ -14,11 +14,11 @@
 import assert from "node:assert/strict";
 import type Stripe from "stripe";
 import {
+  advanceClockUntil,
   api,
   db,
   deliveredAll,
   deliverEvent,
-  emulator,
   eventsOfCustomer,
   type Member,
   ownerWithOrganization,
@@ -28,16 +28,9 @@ import {
   stripe,
 } from "./support.ts";
 
-/** Advances the customer's test clock, one billing event at a time, until Stripe says `status`. */
-async function advanceUntilStripe(subscriptionId: string, status: Stripe.Subscription.Status) {
-  for (let step = 0; step < 6; step++) {
-    if ((await stripe.subscriptions.retrieve(subscriptionId)).status === status) return;
-    await emulator("/_emulator/advance", { subscription: subscriptionId });
-  }
-  if ((await stripe.subscriptions.retrieve(subscriptionId)).status !== status) {
-    throw new Error(`subscription ${subscriptionId} never became ${status}`);
-  }
-}
+/** Stripe's own status for the subscription, once it is `status`. */
+const stripeStatus = (subscriptionId: string, status: Stripe.Subscription.Status) => async () =>
+  (await stripe.subscriptions.retrieve(subscriptionId)).status === status ? true : undefined;
 
 /** Lives the history on Stripe's side (checkout, clock, portal); returns the customer id. */
 async function liveTheHistory(owner: Member, organizationId: string): Promise<string> {
@@ -47,7 +40,7 @@ async function liveTheHistory(owner: Member, organizationId: string): Promise<st
   const subscriptionId = session.subscription as string;
   const customerId = session.customer as string;
 
-  await advanceUntilStripe(subscriptionId, "active");
+  await advanceClockUntil(subscriptionId, "Stripe to activate the subscription", stripeStatus(subscriptionId, "active"), 200);
 
   const pack = await api(owner, "POST", "/credit-products/checkout", { organization_id: organizationId, product_code: "credits_1000" });
   assert.equal(pack.status, 200, JSON.stringify(pack.body));
@@ -56,7 +49,7 @@ async function liveTheHistory(owner: Member, organizationId: string): Promise<st
   const portal = await api(owner, "POST", "/subscription/portal", { organization_id: organizationId });
   assert.equal(portal.status, 200, JSON.stringify(portal.body));
   await portalAction(portal.body.url, { action: "card", card_number: "4000000000000341" });
-  await advanceUntilStripe(subscriptionId, "past_due");
+  await advanceClockUntil(subscriptionId, "Stripe to mark the subscription past due", stripeStatus(subscriptionId, "past_due"), 200);
   await portalAction(portal.body.url, { action: "card", card_number: "4242424242424242" });
   assert.equal((await stripe.subscriptions.retrieve(subscriptionId)).status, "active", "the new card paid the open invoice");
   await portalAction(portal.body.url, { action: "cancel_at_period_end", subscription: subscriptionId });
