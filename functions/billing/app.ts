@@ -20,6 +20,7 @@ import {
   subscriptionCheckoutBody,
 } from "../_shared/validate.ts";
 import { type PlanRow, planPrice, type ProductRow, productPrice } from "./stripe-catalog.ts";
+import { checkoutTrialDays, trialEligibility } from "./trial.ts";
 
 export interface BillingDeps {
   stripe: Stripe;
@@ -198,9 +199,15 @@ export function createBillingApp(deps: BillingDeps): Hono {
 
   app.get("/plans", async (c) => {
     const data = dataOf(await asCaller(c).from("subscription_plans")
-      .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days")
+      .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days, trial_credits")
       .eq("is_active", true).order("sort_order"));
-    return json({ plans: data });
+    // ?organization_id= adds whether that organization's checkout would include a trial.
+    const organization = c.req.query("organization_id");
+    if (organization === undefined) return json({ plans: data });
+    const parsed = organizationId.safeParse(organization);
+    if (!parsed.success) throw new ApiError(400, "invalid_request", "The organization id must be a UUID.");
+    await requireMember(c, parsed.data);
+    return json({ plans: data, trial: await trialEligibility(asCaller(c), parsed.data) });
   });
 
   app.get("/credit-products", async (c) => {
@@ -222,6 +229,8 @@ export function createBillingApp(deps: BillingDeps): Hono {
       .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>());
     if (!plan) throw new ApiError(404, "plan_not_found", `There is no active plan ${body.plan_code}.`);
 
+    // One trial per owner: the database says whether this organization may have one.
+    const trialDays = await checkoutTrialDays(asCaller(c), body.organization_id, plan);
     const customer = await customerFor(body.organization_id);
     const price = await planPrice(deps.stripe, deps.service, plan, body.interval);
     const session = await deps.stripe.checkout.sessions.create({
@@ -232,11 +241,11 @@ export function createBillingApp(deps: BillingDeps): Hono {
       metadata: { organization_id: body.organization_id, plan_code: plan.code },
       subscription_data: {
         metadata: { organization_id: body.organization_id, plan_code: plan.code },
-        ...(plan.trial_days > 0 && { trial_period_days: plan.trial_days }),
+        ...(trialDays !== undefined && { trial_period_days: trialDays }),
       },
       success_url: `${deps.appUrl}/?checkout=success&kind=subscription&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=subscription`,
-    }, { idempotencyKey: checkoutKey("subscription", body.organization_id, `${plan.code}:${body.interval}`) });
+    }, { idempotencyKey: checkoutKey("subscription", body.organization_id, `${plan.code}:${body.interval}:${trialDays ?? 0}`) });
     await expireOtherSubscriptionCheckouts(customer, session.id);
     return json({ url: session.url });
   });

@@ -35,7 +35,8 @@ Deno.test({
     const trial = await eventually("the trial's credits", async () => {
       const s = await subscription(owner, organizationId);
       const b = await balance(owner, organizationId);
-      return s?.status === "trialing" && b.subscription === 1000 ? s : undefined;
+      // The trial grants Starter's trial allowance (500), not its monthly one.
+      return s?.status === "trialing" && b.subscription === 500 ? s : undefined;
     });
     assert.match(trial.stripe_subscription_id, /^sub_/);
 
@@ -54,7 +55,7 @@ Deno.test({
       idempotency_key: "job-1",
     });
     assert.equal(consumed.status, 200, JSON.stringify(consumed.body));
-    assert.equal(consumed.body.balance.total, 900);
+    assert.equal(consumed.body.balance.total, 400);
 
     // The trial ends (the clock passes the trial reminder, then the trial's end): the first
     // paid period brings a new allowance, and the trial's leftover expires.
