@@ -47,6 +47,18 @@ describe("Plans tab, role-based visibility", () => {
     expect(screen.getByText("Saves $38.00 a year")).toBeInTheDocument();
   });
 
+  it("shows an error with a retry when plans fail to load", async () => {
+    renderWithBackend(<PlansTab organizationId={ORG} role="owner" />, ({ path }) =>
+      path === "/rest/v1/subscription_plans"
+        ? json({ code: "XX000", message: "boom" }, { status: 500 })
+        : json([]),
+    );
+    expect(await screen.findByRole("alert")).toHaveTextContent("Plans could not be loaded.");
+    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+});
+
+describe("Plans tab, free trial", () => {
   it("promises the free trial and its credits while the organization may still have one", async () => {
     const view = renderWithBackend(<PlansTab organizationId={ORG} role="owner" />, backend([]));
     expect(await screen.findAllByText("14-day free trial with 500 credits")).toHaveLength(2);
@@ -58,15 +70,5 @@ describe("Plans tab, role-based visibility", () => {
     expect(await screen.findAllByText(/^Your free trial has been used/)).toHaveLength(2);
     expect(screen.queryByText(/free trial with/)).not.toBeInTheDocument();
     expect(screen.getByRole("button", { name: "Choose Starter" })).toBeInTheDocument();
-  });
-
-  it("shows an error with a retry when plans fail to load", async () => {
-    renderWithBackend(<PlansTab organizationId={ORG} role="owner" />, ({ path }) =>
-      path === "/rest/v1/subscription_plans"
-        ? json({ code: "XX000", message: "boom" }, { status: 500 })
-        : json([]),
-    );
-    expect(await screen.findByRole("alert")).toHaveTextContent("Plans could not be loaded.");
-    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
   });
 });
