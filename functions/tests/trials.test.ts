@@ -144,17 +144,19 @@ test("the trial-ending alert shows the trial end Stripe has, not the one in the 
 
   // A genuine, signed event whose copy of the subscription says something Stripe no longer does.
   const staleTrialEnd = subscription.trial_end! + 90 * 86_400;
-  const payload = JSON.stringify({
-    id: `evt_stale_${crypto.randomUUID().replaceAll("-", "")}`,
-    object: "event",
-    api_version: Stripe.API_VERSION,
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type: "customer.subscription.trial_will_end",
-    data: { object: { ...subscription, trial_end: staleTrialEnd } },
-  });
+  const staleEvent = () =>
+    JSON.stringify({
+      id: `evt_stale_${crypto.randomUUID().replaceAll("-", "")}`,
+      object: "event",
+      api_version: Stripe.API_VERSION,
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type: "customer.subscription.trial_will_end",
+      data: { object: { ...subscription, status: "trialing", trial_end: staleTrialEnd } },
+    });
+  const payload = staleEvent();
   const response = await deliver(payload, await sign(payload));
   assert.equal(response.status, 200, JSON.stringify(response.body));
 
@@ -166,4 +168,13 @@ test("the trial-ending alert shows the trial end Stripe has, not the one in the 
   const stripeTrialEnd = new Date(subscription.trial_end! * 1000).toISOString();
   assert.equal(alert.data.trial_end, stripeTrialEnd, "the alert carries Stripe's trial end");
   assert.equal(alert.message, `The trial ends on ${stripeTrialEnd.slice(0, 10)}.`);
+
+  // Once the trial is over in Stripe, a reminder that arrives late (its copy still trialing) is ignored.
+  const portal = await api(owner, "POST", "/subscription/portal", { organization_id: organizationId });
+  assert.equal(portal.status, 200, JSON.stringify(portal.body));
+  await portalAction(portal.body.url, { action: "cancel_now", subscription: subscription.id });
+  const late = staleEvent();
+  const lateResponse = await deliver(late, await sign(late));
+  assert.equal(lateResponse.status, 200, JSON.stringify(lateResponse.body));
+  assert.equal(lateResponse.body.status, "ignored", "a trial that is over gets no trial-ending alert");
 });
