@@ -34,9 +34,13 @@ export const creditCheckoutBody = z.strictObject({
   product_code: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, { message: "product_code is not a product code" }),
 });
 
+/** A query parameter written as a plain decimal integer ("1e3", "0x10", " 5" and "" are refused). */
+const decimal = (name: string) =>
+  z.string().regex(/^\d{1,9}$/, { message: `${name} must be a whole number` }).transform(Number);
+
 export const page = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: decimal("limit").pipe(z.number().min(1).max(100)).default(20),
+  offset: decimal("offset").pipe(z.number().max(1_000_000)).default(0),
 });
 
 /** How deep a request body may nest; deeper is refused before any schema walks it. */
@@ -84,7 +88,7 @@ function unacceptableText(text: string): string | null {
  */
 export const stripeEventEnvelope = z.looseObject({
   id: z.string().regex(/^evt_[A-Za-z0-9_]{1,255}$/, { message: "id is not a Stripe event id" }),
-  type: z.string().max(255).regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/, { message: "type is not a Stripe event type" }),
+  type: z.string().max(100).regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/, { message: "type is not a Stripe event type" }),
   // Unix seconds up to the year 9999, so it converts to a date.
   created: z.number().int().min(0).max(253_402_300_799),
   livemode: z.boolean(),
