@@ -18,6 +18,8 @@ create table private.retired_stripe_prices (
   check ((plan_id is not null and billing_interval is not null and credit_product_id is null)
       or (plan_id is null and billing_interval is null and credit_product_id is not null))
 );
+-- No policies: nobody but the functions below (running as the owner) reads or writes it.
+alter table private.retired_stripe_prices enable row level security;
 comment on table private.retired_stripe_prices is
   'Stripe prices our catalog used before it replaced them; subscriptions on them still map to their plan.';
 
