@@ -199,8 +199,22 @@ interface Fixture {
   member: Member;
 }
 
+/** The ten routes of the billing API (CONTRACT.md). */
+const ROUTES = [
+  "GET /plans",
+  "GET /credit-products",
+  "GET /subscription/{org_id}",
+  "GET /credits/{org_id}",
+  "GET /summary/{org_id}",
+  "GET /history/{org_id}",
+  "POST /subscription/checkout",
+  "POST /subscription/portal",
+  "POST /credits/consume",
+  "POST /credit-products/checkout",
+] as const;
+
 /** Every billing route with the ways its requests are generated wrong. */
-function routes(f: Fixture): Array<{ name: string; cases: fc.Arbitrary<Omit<Case, "persona">> }> {
+function routes(f: Fixture): Record<(typeof ROUTES)[number], fc.Arbitrary<Omit<Case, "persona">>> {
   const org = f.organizationId;
   const json = "application/json";
   const organizationField: Field = { name: "organization_id", valid: org, accepts: exactly(org) };
@@ -240,47 +254,35 @@ function routes(f: Fixture): Array<{ name: string; cases: fc.Arbitrary<Omit<Case
     fc.tuple(badSegment.filter((k) => k !== "limit" && k !== "offset" && !k.startsWith("%")), badSegment)
       .map(([key, value]) => `${key}=${value}`),
   );
-  return [
-    { name: "GET /plans", cases: listing("/plans") },
-    { name: "GET /credit-products", cases: listing("/credit-products") },
-    { name: "GET /subscription/{org_id}", cases: read("/subscription") },
-    { name: "GET /credits/{org_id}", cases: read("/credits") },
-    { name: "GET /summary/{org_id}", cases: read("/summary") },
-    {
-      name: "GET /history/{org_id}",
-      cases: fc.oneof(
-        read("/history"),
-        badPaging.map((query) => ({ method: "GET", path: `/history/${org}?${query}`, fault: `paging ${query}` })),
-      ),
-    },
-    {
-      name: "POST /subscription/checkout",
-      cases: post("/subscription/checkout", [
-        organizationField,
-        { name: "plan_code", valid: "starter", accepts: exactly("starter", "professional", "enterprise") },
-        { name: "interval", valid: "month", accepts: exactly("month", "year") },
-      ]),
-    },
-    { name: "POST /subscription/portal", cases: post("/subscription/portal", [organizationField]) },
-    {
-      name: "POST /credits/consume",
-      cases: post("/credits/consume", [
-        organizationField,
-        { name: "event_key", valid: "api_call_basic", accepts: anyString },
-        // Any quantity or key the schema takes still fails: the organization has no credits (402).
-        { name: "quantity", valid: 1, accepts: () => false },
-        { name: "idempotency_key", valid: "property-key", accepts: () => false },
-        { name: "metadata", valid: { source: "property" }, accepts: () => false },
-      ]),
-    },
-    {
-      name: "POST /credit-products/checkout",
-      cases: post("/credit-products/checkout", [
-        organizationField,
-        { name: "product_code", valid: "credits_1000", accepts: exactly("credits_1000", "credits_5000", "credits_20000") },
-      ]),
-    },
-  ];
+  return {
+    "GET /plans": listing("/plans"),
+    "GET /credit-products": listing("/credit-products"),
+    "GET /subscription/{org_id}": read("/subscription"),
+    "GET /credits/{org_id}": read("/credits"),
+    "GET /summary/{org_id}": read("/summary"),
+    "GET /history/{org_id}": fc.oneof(
+      read("/history"),
+      badPaging.map((query) => ({ method: "GET", path: `/history/${org}?${query}`, fault: `paging ${query}` })),
+    ),
+    "POST /subscription/checkout": post("/subscription/checkout", [
+      organizationField,
+      { name: "plan_code", valid: "starter", accepts: exactly("starter", "professional", "enterprise") },
+      { name: "interval", valid: "month", accepts: exactly("month", "year") },
+    ]),
+    "POST /subscription/portal": post("/subscription/portal", [organizationField]),
+    "POST /credits/consume": post("/credits/consume", [
+      organizationField,
+      { name: "event_key", valid: "api_call_basic", accepts: anyString },
+      // Any quantity or key the schema takes still fails: the organization has no credits (402).
+      { name: "quantity", valid: 1, accepts: () => false },
+      { name: "idempotency_key", valid: "property-key", accepts: () => false },
+      { name: "metadata", valid: { source: "property" }, accepts: () => false },
+    ]),
+    "POST /credit-products/checkout": post("/credit-products/checkout", [
+      organizationField,
+      { name: "product_code", valid: "credits_1000", accepts: exactly("credits_1000", "credits_5000", "credits_20000") },
+    ]),
+  };
 }
 
 // ----- sending and checking ------------------------------------------------------------------
@@ -351,18 +353,13 @@ async function fixture(): Promise<Fixture> {
 
 const fixtures = fixture();
 
-for (const index of Array.from({ length: 10 }, (_, i) => i)) {
-  // One test per route, so a failure names the route; each reads its fixture once.
-  const name = ["GET /plans", "GET /credit-products", "GET /subscription/{org_id}", "GET /credits/{org_id}", "GET /summary/{org_id}",
-    "GET /history/{org_id}", "POST /subscription/checkout", "POST /subscription/portal", "POST /credits/consume",
-    "POST /credit-products/checkout"][index]!;
+for (const name of ROUTES) {
+  // One test per route, so a failure names the route.
   test(`billing ${name}: generated bad requests get a 4xx with the envelope and write nothing`, async () => {
     const f = await fixtures;
-    const route = routes(f)[index]!;
-    assert.equal(route.name, name);
     const before = await writes(f.organizationId, "");
     await fc.assert(
-      fc.asyncProperty(route.cases, persona, async (request, who) => {
+      fc.asyncProperty(routes(f)[name], persona, async (request, who) => {
         const headers: Record<string, string> = { apikey: anonKey, ...authorizationOf(who, f) };
         if (request.contentType !== undefined) headers["Content-Type"] = request.contentType;
         const answer = await send(`${supabaseUrl}/functions/v1/billing${request.path}`, request.method, headers, request.body);
@@ -375,14 +372,33 @@ for (const index of Array.from({ length: 10 }, (_, i) => i)) {
 }
 
 test("billing history: a page at or past the end is 200 with no rows and the total", async () => {
-  const f = await fixtures;
-  for (const offset of [0, 1, 20, 1_000_000]) {
-    const answer = await send(`${supabaseUrl}/functions/v1/billing/history/${f.organizationId}?offset=${offset}`, "GET", {
+  const { owner, organizationId } = await ownerWithOrganization("Paged Inc");
+  const client = new pg.Client({ connectionString: required("TEST_DATABASE_URL") });
+  await client.connect();
+  try {
+    // Three payments, as the webhook would have recorded them.
+    await client.query(
+      `insert into public.billing_history (organization_id, stripe_reference, kind, status, amount, currency, occurred_at)
+       select $1::uuid, 'in_paged_' || $1::text || '_' || n, 'subscription_invoice', 'paid', 1900, 'usd', now() - n * interval '1 day'
+         from generate_series(1, 3) n`,
+      [organizationId],
+    );
+  } finally {
+    await client.end();
+  }
+  const page = async (query: string) => {
+    const answer = await send(`${supabaseUrl}/functions/v1/billing/history/${organizationId}?${query}`, "GET", {
       apikey: anonKey,
-      Authorization: `Bearer ${f.member.token}`,
+      Authorization: `Bearer ${owner.token}`,
     });
-    assert.equal(answer.status, 200, `offset ${offset}: ${JSON.stringify(answer.body)}`);
-    assert.deepEqual(answer.body, { history: [], total: 0, limit: 20, offset });
+    assert.equal(answer.status, 200, `${query}: ${JSON.stringify(answer.body)}`);
+    return answer.body as { history: unknown[]; total: number; limit: number; offset: number };
+  };
+  assert.equal((await page("offset=0")).history.length, 3);
+  const last = await page("limit=2&offset=2");
+  assert.deepEqual([last.history.length, last.total], [1, 3], "the last, partial page");
+  for (const offset of [3, 4, 1_000_000]) {
+    assert.deepEqual(await page(`offset=${offset}`), { history: [], total: 3, limit: 20, offset }, `offset ${offset}: an empty page with the total`);
   }
 });
 
