@@ -29,6 +29,14 @@ export interface DatabaseError {
   message: string;
 }
 
+/** The data of a supabase-js result, or its error as a DatabaseFailure (so one handler maps it). */
+export function dataOf<R extends { data: unknown; error: { code?: string; message: string } | null; status?: number }>(
+  result: R,
+): Extract<R, { error: null }>["data"] {
+  if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message, result.status);
+  return result.data as Extract<R, { error: null }>["data"];
+}
+
 /** Calls a SQL function, throwing a DatabaseFailure with its SQLSTATE on error. */
 export async function rpc<T>(client: SupabaseClient, fn: string, args: Record<string, unknown>): Promise<T> {
   const { data, error, status } = await client.rpc(fn, args);

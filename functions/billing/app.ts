@@ -9,7 +9,7 @@ import type Stripe from "stripe";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { z } from "zod";
 import { corsHeaders, errorResponse, json, RETRY_AFTER_SECONDS, serviceUnavailable } from "../_shared/http.ts";
-import { DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import { dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
 import {
   consumeBody,
   creditCheckoutBody,
@@ -23,7 +23,7 @@ import {
 import { ApiError, stripeErrorType } from "./api-error.ts";
 import { openCheckoutSession } from "./checkout-session.ts";
 import { type PlanRow, planPrice, type ProductRow, productPrice } from "./stripe-catalog.ts";
-import { customerFor, dataOf, hasLiveSubscription } from "./stripe-customer.ts";
+import { customerFor, existingCustomerFor, hasLiveSubscription } from "./stripe-customer.ts";
 
 export interface BillingDeps {
   stripe: Stripe;
@@ -189,7 +189,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>());
     if (!plan) throw new ApiError(404, "plan_not_found", `There is no active plan ${body.plan_code}.`);
 
-    const customer = (await customerFor(deps.stripe, deps.service, body.organization_id))!;
+    const customer = await customerFor(deps.stripe, deps.service, body.organization_id);
     const price = await planPrice(deps.stripe, deps.service, plan, body.interval);
     const session = await openCheckoutSession(deps.stripe, "subscription", body.organization_id, {
       mode: "subscription",
@@ -211,7 +211,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.post("/subscription/portal", async (c) => {
     const body = await readJson(c, portalBody);
     await requireManager(c, body.organization_id);
-    const customer = await customerFor(deps.stripe, deps.service, body.organization_id, { create: false });
+    const customer = await existingCustomerFor(deps.stripe, deps.service, body.organization_id);
     if (!customer) {
       throw new ApiError(409, "no_customer", "The organization has no billing account yet: subscribe or buy credits first.");
     }
@@ -268,7 +268,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
     const product = dataOf(await deps.service.from("credit_products").select("*")
       .eq("code", body.product_code).eq("is_active", true).maybeSingle<ProductRow>());
     if (!product) throw new ApiError(404, "product_not_found", `There is no active credit pack ${body.product_code}.`);
-    const customer = (await customerFor(deps.stripe, deps.service, body.organization_id))!;
+    const customer = await customerFor(deps.stripe, deps.service, body.organization_id);
     const price = await productPrice(deps.stripe, deps.service, product);
     const metadata = { organization_id: body.organization_id, product_code: product.code };
     const session = await openCheckoutSession(deps.stripe, "credits", body.organization_id, {

@@ -7,19 +7,11 @@
  */
 import type Stripe from "stripe";
 import type { SupabaseClient } from "@supabase/supabase-js";
-import { DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import { dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
 import { ApiError, isStripeMissing } from "./api-error.ts";
 
 /** Subscription statuses that still bill (or may bill) the customer. */
 export const LIVE_STATUSES = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
-
-/** The data of a supabase-js result, or its error as a DatabaseFailure (so one handler maps it). */
-export function dataOf<R extends { data: unknown; error: { code?: string; message: string } | null; status?: number }>(
-  result: R,
-): Extract<R, { error: null }>["data"] {
-  if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message, result.status);
-  return result.data as Extract<R, { error: null }>["data"];
-}
 
 /** Whether Stripe still has this customer (a deleted customer reads back as `deleted: true`). */
 async function customerExists(stripe: Stripe, id: string): Promise<boolean> {
@@ -38,21 +30,30 @@ export async function hasLiveSubscription(service: SupabaseClient, organization:
   return (live?.length ?? 0) > 0;
 }
 
+/** The organization's Stripe customer id, creating (or re-creating) the customer as needed. */
+export async function customerFor(stripe: Stripe, service: SupabaseClient, organization: string): Promise<string> {
+  return (await resolveCustomer(stripe, service, organization, true))!;
+}
+
 /**
- * The organization's Stripe customer id, creating or re-creating the customer as needed.
- * With `create: false` an organization without any customer yet gets null.
+ * The organization's Stripe customer id if it ever had one (re-created if Stripe lost it),
+ * or null: for the portal, which has nothing to show a customer that never bought anything.
  */
-export async function customerFor(
+export async function existingCustomerFor(stripe: Stripe, service: SupabaseClient, organization: string): Promise<string | null> {
+  return await resolveCustomer(stripe, service, organization, false);
+}
+
+async function resolveCustomer(
   stripe: Stripe,
   service: SupabaseClient,
   organization: string,
-  options: { create: boolean } = { create: true },
+  createFirst: boolean,
 ): Promise<string | null> {
   const data = dataOf(await service.from("organizations").select("id, name, stripe_customer_id")
     .eq("id", organization).single());
   const remembered: string | null = data.stripe_customer_id;
   if (remembered && await customerExists(stripe, remembered)) return remembered;
-  if (!remembered && !options.create) return null;
+  if (!remembered && !createFirst) return null;
   if (remembered && await hasLiveSubscription(service, organization)) {
     throw new ApiError(
       409,
