@@ -5,6 +5,11 @@
  * recorded on the event. Two switches exist for tests of the receiver: `duplicate` delivers
  * every event twice, `reorder` delivers each burst of events (everything one request or page
  * action emitted) in reverse order.
+ *
+ * With a state file, an event's delivery schedule (`nextAttemptAt`) is part of the saved
+ * state: the event is saved before its first attempt leaves, every attempt's outcome is saved,
+ * and `resume()` after a restart sends what is due at once and schedules the rest. An attempt
+ * cut off by `stop()` is not recorded, so the event is simply still due.
  */
 import Stripe from "stripe";
 import type { Store, StoredEvent } from "./store.ts";
@@ -48,10 +53,42 @@ export class WebhookDispatcher {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     readonly options: WebhookOptions,
+    /** Makes the state durable (the state file's save); a no-op when state is kept in memory only. */
+    private readonly save: () => void = () => undefined,
   ) {
     store.onEvent((stored) => this.enqueue(stored));
+  }
+
+  /**
+   * Picks up deliveries a previous run left pending (loaded from the state file): those due go
+   * out now, in emission order; later retries wait for their time. Nothing happens without an
+   * endpoint; the events stay pending for a run that has one.
+   */
+  resume(): void {
+    if (!this.deliveryConfigured()) return;
+    const now = Date.now();
+    for (const stored of this.store.events) {
+      const due = stored.nextAttemptAt;
+      if (due === null) continue;
+      const attempt = stored.deliveries.filter((d) => !d.duplicate).length + 1;
+      this.inFlight += 1;
+      if (due <= now) this.chain = this.chain.then(() => this.attempt(stored, attempt, false));
+      else this.later(due - now, () => void this.attempt(stored, attempt, false));
+    }
+  }
+
+  private deliveryConfigured(): boolean {
+    return Boolean(this.options.url && this.options.secret && this.options.enabled !== false);
+  }
+
+  private later(delayMs: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, delayMs);
+    this.timers.add(timer);
   }
 
   /** Changes switches at run time (the `/_emulator/webhooks` endpoint and tests use this). */
@@ -60,8 +97,9 @@ export class WebhookDispatcher {
   }
 
   private enqueue(stored: StoredEvent): void {
-    if (!this.options.url || !this.options.secret || this.options.enabled === false) return;
+    if (!this.deliveryConfigured()) return;
     stored.event.pending_webhooks = 1;
+    stored.nextAttemptAt = Date.now();
     this.burst.push(stored);
     this.inFlight += 1;
     if (!this.burstScheduled) {
@@ -88,6 +126,14 @@ export class WebhookDispatcher {
     if (this.stopped) return this.settle();
     const { url, secret } = this.options;
     if (!url || !secret) return this.settle();
+    try {
+      // Never deliver an event the state file does not hold yet: after a crash it must still exist.
+      this.save();
+    } catch (cause) {
+      console.error("[stripe-emulator] could not save state before a webhook delivery; trying again in a second:", cause);
+      this.later(1000, () => void this.attempt(stored, attempt, duplicate));
+      return;
+    }
     const payload = JSON.stringify(stored.event, null, 2);
     const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
     let status: number | null = null;
@@ -104,23 +150,34 @@ export class WebhookDispatcher {
     } catch (cause) {
       error = cause instanceof Error ? cause.message : String(cause);
     }
-    stored.deliveries.push({ attempt, at: Date.now(), status, error, duplicate });
+    // Cut off by stop(): not an attempt the endpoint failed, so nothing is recorded and the
+    // event is still due when the emulator starts again on the same state.
+    if (this.stopped) return this.settle();
+    const at = Date.now();
+    stored.deliveries.push({ attempt, at, status, error, duplicate });
     const ok = status !== null && status >= 200 && status < 300;
+    const delays = this.options.retryDelaysMs ?? defaultRetryDelaysMs;
+    const delay = ok ? undefined : delays[attempt - 1];
     if (ok) {
       stored.event.pending_webhooks = 0;
-      return this.settle();
+      stored.nextAttemptAt = null;
+    } else if (!duplicate && stored.event.pending_webhooks > 0) {
+      // Out of retries (no delay left), Stripe gives up on the event (and would eventually disable the endpoint).
+      stored.nextAttemptAt = delay === undefined ? null : at + delay;
     }
-    const delays = this.options.retryDelaysMs ?? defaultRetryDelaysMs;
-    const delay = delays[attempt - 1];
-    if (delay === undefined || this.stopped) {
-      // Out of retries: Stripe gives up on the event (and would eventually disable the endpoint).
-      return this.settle();
+    this.store.deliveryChanged(stored);
+    this.saveQuietly();
+    if (delay === undefined) return this.settle();
+    this.later(delay, () => void this.attempt(stored, attempt + 1, duplicate));
+  }
+
+  /** Saves an attempt's outcome; if that fails the outcome is saved with the next change, and at worst redelivered after a crash. */
+  private saveQuietly(): void {
+    try {
+      this.save();
+    } catch (cause) {
+      console.error("[stripe-emulator] could not save a webhook delivery attempt:", cause);
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.attempt(stored, attempt + 1, duplicate);
-    }, delay);
-    this.timers.add(timer);
   }
 
   private settle(): void {
@@ -138,7 +195,7 @@ export class WebhookDispatcher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Cancels pending retries and deliveries on the wire. */
+  /** Cancels pending retries and deliveries on the wire; with a state file they resume after a restart. */
   stop(): void {
     this.stopped = true;
     this.abort.abort();
