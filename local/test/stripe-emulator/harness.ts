@@ -109,6 +109,40 @@ export async function advance(emulator: StripeEmulator, customer: string, to?: n
   return (await response.json()) as { now: number };
 }
 
+/** Pays a Checkout Session through the emulator's test hook (what the hosted page's submit does). */
+export async function payCheckout(emulatorUrl: string, sessionId: string, card = "4242424242424242"): Promise<Response> {
+  return fetch(`${emulatorUrl}/_emulator/checkout/${sessionId}/pay`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ card_number: card }) });
+}
+
+/** A webhook endpoint that accepts connections and never answers: deliveries stay on the wire. */
+export async function startSilentEndpoint(): Promise<{ url: string; readonly requests: number; close(): Promise<void> }> {
+  const state = { requests: 0 };
+  const server: Server = createServer(() => {
+    state.requests += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+    get requests() {
+      return state.requests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls until `condition` holds; fails the test with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Event types the receiver has seen since index `from`, in arrival order. */
 export function typesSince(receiver: Receiver, from: number): string[] {
   return receiver.events.slice(from).map((e) => e.type);

@@ -6,16 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import Stripe from "stripe";
 import { readState } from "../../stripe-emulator/persistence.ts";
-import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/server.ts";
+import { startStripeEmulator } from "../../stripe-emulator/server.ts";
 import { Store } from "../../stripe-emulator/store.ts";
-import { advance, createCatalog, startHarness, startReceiver, submitCheckout, submitPortal, webhookSecret, type Harness } from "./harness.ts";
+import { advance, createCatalog, type Harness, payCheckout, startHarness, startReceiver, startSilentEndpoint, submitCheckout, submitPortal, until, webhookSecret } from "./harness.ts";
 
 const directory = mkdtempSync(path.join(tmpdir(), "stripe-emulator-state-"));
 let fileCount = 0;
@@ -43,38 +41,6 @@ async function assertFileHoldsLiveState(h: Harness, file: string, step: string):
   return reloaded;
 }
 
-async function pay(emulator: StripeEmulator, sessionId: string, card = "4242424242424242"): Promise<Response> {
-  return fetch(`${emulator.url}/_emulator/checkout/${sessionId}/pay`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ card_number: card }) });
-}
-
-/** A webhook endpoint that accepts connections and never answers: deliveries stay on the wire. */
-async function startSilentEndpoint(): Promise<{ url: string; requests: number; close(): Promise<void> }> {
-  const state = { requests: 0 };
-  const server: Server = createServer(() => {
-    state.requests += 1;
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
-    get requests() {
-      return state.requests;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe("the state file", () => {
   test("after every request it holds exactly the live state, shared objects included", async () => {
     const file = freshFile();
@@ -95,11 +61,11 @@ describe("the state file", () => {
     await check("a subscription Checkout paid on the hosted page");
 
     const packSession = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: pack.id }], success_url: "http://app.test/ok" });
-    assert.equal((await pay(emulator, packSession.id)).status, 200);
+    assert.equal((await payCheckout(emulator.url, packSession.id)).status, 200);
     await check("a pack paid by a visitor without a customer");
 
     const declined = await stripe.checkout.sessions.create({ mode: "subscription", customer_email: "late@acme.test", line_items: [{ price: team.id }], success_url: "http://app.test/ok" });
-    assert.equal((await pay(emulator, declined.id, "4000000000000002")).status, 402);
+    assert.equal((await payCheckout(emulator.url, declined.id, "4000000000000002")).status, 402);
     await check("a declined card");
 
     await stripe.subscriptions.update(subscriptionId, { items: [{ id: (await stripe.subscriptions.retrieve(subscriptionId)).items.data[0]?.id, price: team.id }] });
@@ -113,7 +79,7 @@ describe("the state file", () => {
     await check("portal actions");
 
     const failing = await stripe.checkout.sessions.create({ mode: "subscription", customer_email: "dunning@acme.test", line_items: [{ price: monthly.id }], success_url: "http://app.test/ok" });
-    assert.equal((await pay(emulator, failing.id, "4000000000000341")).status, 200);
+    assert.equal((await payCheckout(emulator.url, failing.id, "4000000000000341")).status, 200);
     const failingCustomer = String((await stripe.checkout.sessions.retrieve(failing.id)).customer);
     for (let i = 0; i < 5; i++) await advance(emulator, failingCustomer);
     await check("a failed renewal, its retries and the cancellation that ends them");
@@ -144,7 +110,7 @@ describe("the state file", () => {
     const stripe = new Stripe("sk_test_emulator", { host: "127.0.0.1", port: first.port, protocol: "http", maxNetworkRetries: 0 });
     const { pack } = await createCatalog(stripe);
     const session = await stripe.checkout.sessions.create({ mode: "payment", customer_creation: "always", line_items: [{ price: pack.id }], success_url: "http://app.test/ok" });
-    assert.equal((await pay(first, session.id)).status, 200);
+    assert.equal((await payCheckout(first.url, session.id)).status, 200);
     await until(() => silent.requests > 0, "a delivery on the wire");
     const emitted = first.store.events.map((s) => s.event.id);
     await first.stop();
