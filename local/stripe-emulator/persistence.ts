@@ -16,7 +16,9 @@
  *
  * Each request's changes are appended as one line and fsync'ed before its response is sent
  * (server.ts) and before any event it emitted is delivered (webhooks.ts); only the entries the
- * request read or wrote are examined (store.ts `ChangeTracker`). A crash mid-append leaves at
+ * request read or wrote are examined (store.ts `ChangeTracker`). Webhook delivery outcomes are
+ * saved with the next request or within 200 ms, whichever comes first (one lost to a crash
+ * means a redelivery, which at-least-once delivery allows). A crash mid-append leaves at
  * most a last line without its newline: that request never got its answer, and the line is
  * dropped at the next start. When the appended lines outgrow the state they describe, the
  * file is compacted: the whole state is written to a temporary file, fsync'ed and renamed
@@ -80,6 +82,9 @@ export class StateFile {
   /** Set when an append failed part-way: the next save rewrites the whole file instead. */
   private mustCompact = false;
   private closed = false;
+  /** Events the file holds (the webhook dispatcher asks before delivering one). */
+  private readonly savedEventSet = new WeakSet<StoredEvent>();
+  private soon: NodeJS.Timeout | null = null;
   private readonly collections: ReadonlyMap<string, TrackedMap<unknown>>;
 
   private constructor(
@@ -138,9 +143,30 @@ export class StateFile {
     if (this.appendedBytes > Math.max(MIN_JOURNAL_BYTES, this.compactedBytes)) this.compact();
   }
 
+  /** Saves now unless the file already holds this event. */
+  ensureSaved(stored: StoredEvent): void {
+    if (!this.savedEventSet.has(stored)) this.save();
+  }
+
+  /** Saves within a fraction of a second (coalescing webhook delivery outcomes into one fsync). */
+  saveSoon(): void {
+    if (this.closed || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      try {
+        this.save();
+      } catch (error) {
+        console.error("[stripe-emulator] could not save webhook delivery outcomes (they are saved with the next change):", error);
+      }
+    }, 200);
+    this.soon.unref();
+  }
+
   /** Saves what is pending, stops tracking and lets another process take the file. */
   close(): void {
     if (this.closed) return;
+    if (this.soon) clearTimeout(this.soon);
+    this.soon = null;
     try {
       this.save();
     } finally {
@@ -193,6 +219,7 @@ export class StateFile {
     const meta = this.store.invoiceSequence;
     const commit = () => {
       for (const apply of remember) apply();
+      for (let i = this.savedEvents; i < eventCount; i++) this.savedEventSet.add(events[i] as StoredEvent);
       this.savedEvents = eventCount;
       this.savedMeta = meta;
       tracker.clear();
@@ -252,6 +279,7 @@ export class StateFile {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = openSync(this.file, "a");
     this.saved = saved;
+    for (const stored of this.store.events) this.savedEventSet.add(stored);
     this.savedEvents = this.store.events.length;
     this.savedMeta = this.store.invoiceSequence;
     this.appendedBytes = 0;

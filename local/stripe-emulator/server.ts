@@ -80,7 +80,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     duplicate: options.duplicate,
     reorder: options.reorder,
     timeoutMs: options.timeoutMs,
-  }, save);
+  }, state ?? undefined);
 
   const app = new Hono();
   app.onError((error) => errorResponse(error));

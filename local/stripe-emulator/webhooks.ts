@@ -7,9 +7,9 @@
  * action emitted) in reverse order.
  *
  * With a state file, an event's delivery schedule (`nextAttemptAt`) is part of the saved
- * state: the event is saved before its first attempt leaves, every attempt's outcome is saved,
- * and `resume()` after a restart sends what is due at once and schedules the rest. An attempt
- * cut off by `stop()` is not recorded, so the event is simply still due.
+ * state: the event is saved before its first attempt leaves, attempts' outcomes are saved
+ * shortly after, and `resume()` after a restart sends what is due at once and schedules the
+ * rest. An attempt cut off by `stop()` is not recorded, so the event is simply still due.
  */
 import Stripe from "stripe";
 import type { Store, StoredEvent } from "./store.ts";
@@ -38,6 +38,17 @@ export interface WebhookOptions {
   enabled?: boolean;
 }
 
+/** How the dispatcher keeps delivery state durable (the state file); without it, state is in memory only. */
+export interface DeliveryPersistence {
+  /** Makes sure the event is in the state file before it leaves: after a crash it must still exist. */
+  ensureSaved(stored: StoredEvent): void;
+  /**
+   * Saves delivery outcomes shortly (with the next request, or after a moment). One lost to a
+   * crash means the event is delivered again, which Stripe's at-least-once delivery allows.
+   */
+  saveSoon(): void;
+}
+
 const defaultRetryDelaysMs = [60_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 86_400_000];
 
 export class WebhookDispatcher {
@@ -55,8 +66,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly store: Store,
     readonly options: WebhookOptions,
-    /** Makes the state durable (the state file's save); a no-op when state is kept in memory only. */
-    private readonly save: () => void = () => undefined,
+    private readonly persistence?: DeliveryPersistence,
   ) {
     store.onEvent((stored) => this.enqueue(stored));
   }
@@ -127,8 +137,7 @@ export class WebhookDispatcher {
     const { url, secret } = this.options;
     if (!url || !secret) return this.settle();
     try {
-      // Never deliver an event the state file does not hold yet: after a crash it must still exist.
-      this.save();
+      this.persistence?.ensureSaved(stored);
     } catch (cause) {
       console.error("[stripe-emulator] could not save state before a webhook delivery; trying again in a second:", cause);
       this.later(1000, () => void this.attempt(stored, attempt, duplicate));
@@ -166,18 +175,9 @@ export class WebhookDispatcher {
       stored.nextAttemptAt = delay === undefined ? null : at + delay;
     }
     this.store.deliveryChanged(stored);
-    this.saveQuietly();
+    this.persistence?.saveSoon();
     if (delay === undefined) return this.settle();
     this.later(delay, () => void this.attempt(stored, attempt + 1, duplicate));
-  }
-
-  /** Saves an attempt's outcome; if that fails the outcome is saved with the next change, and at worst redelivered after a crash. */
-  private saveQuietly(): void {
-    try {
-      this.save();
-    } catch (cause) {
-      console.error("[stripe-emulator] could not save a webhook delivery attempt:", cause);
-    }
   }
 
   private settle(): void {

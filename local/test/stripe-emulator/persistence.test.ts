@@ -35,6 +35,8 @@ function contents(store: Store): unknown {
 /** Reads the state file into a fresh store (as a restart would) and compares it with the live one. */
 async function assertFileHoldsLiveState(h: Harness, file: string, step: string): Promise<Store> {
   await h.emulator.webhooksIdle();
+  // Delivery outcomes are saved with the next request (or shortly): make one.
+  await (await fetch(h.emulator.url)).text();
   const reloaded = new Store();
   readState(file, reloaded);
   assert.deepEqual(contents(reloaded), contents(h.emulator.store), `after ${step}, the state file holds the live state`);
