@@ -171,7 +171,8 @@ export class WebhookDispatcher {
       stored.event.pending_webhooks = 0;
       stored.nextAttemptAt = null;
     } else if (!duplicate && stored.event.pending_webhooks > 0) {
-      // Out of retries (no delay left), Stripe gives up on the event (and would eventually disable the endpoint).
+      // When the next retry is due; none left means Stripe gives up on the event (and would
+      // eventually disable the endpoint).
       stored.nextAttemptAt = delay === undefined ? null : at + delay;
     }
     this.store.deliveryChanged(stored);
