@@ -34,7 +34,10 @@ import Stripe from "stripe";
 import type { Store, StoredEvent, TrackedMap } from "./store.ts";
 
 const FORMAT = "stripe-emulator-state";
-/** Bump when the meaning of the file changes; an older or newer file is refused, never guessed at. */
+/**
+ * Bump when the meaning of the file changes: its records, or the shape of stored objects in a
+ * way old entries would not satisfy. An older or newer file is refused, never guessed at.
+ */
 const FORMAT_VERSION = 1;
 /** Appended bytes allowed beyond the size of the last compacted file before compacting again. */
 const MIN_JOURNAL_BYTES = 4 * 1024 * 1024;
