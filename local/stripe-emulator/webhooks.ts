@@ -49,6 +49,9 @@ export interface DeliveryPersistence {
   saveSoon(): void;
 }
 
+/** How long after a start resumed deliveries wait for an endpoint that refuses connections. */
+const resumeGraceMs = 60_000;
+
 const defaultRetryDelaysMs = [60_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 86_400_000];
 
 export class WebhookDispatcher {
@@ -62,6 +65,7 @@ export class WebhookDispatcher {
   private readonly abort = new AbortController();
   /** A serial chain so deliveries leave in the order they were queued. */
   private chain: Promise<void> = Promise.resolve();
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly store: Store,
@@ -73,8 +77,9 @@ export class WebhookDispatcher {
 
   /**
    * Picks up deliveries a previous run left pending (loaded from the state file): those due go
-   * out now, in emission order; later retries wait for their time. Nothing happens without an
-   * endpoint; the events stay pending for a run that has one.
+   * out now, in emission order (waiting up to a minute for an endpoint that is not listening
+   * yet); later retries wait for their time. Nothing happens without an endpoint; the events
+   * stay pending for a run that has one.
    */
   resume(): void {
     if (!this.deliveryConfigured()) return;
@@ -84,8 +89,8 @@ export class WebhookDispatcher {
       if (due === null) continue;
       const attempt = stored.deliveries.filter((d) => !d.duplicate).length + 1;
       this.inFlight += 1;
-      if (due <= now) this.chain = this.chain.then(() => this.attempt(stored, attempt, false));
-      else this.later(due - now, () => void this.attempt(stored, attempt, false));
+      if (due <= now) this.chain = this.chain.then(() => this.attempt(stored, attempt, false, true));
+      else this.later(due - now, () => void this.attempt(stored, attempt, false, true));
     }
   }
 
@@ -132,21 +137,10 @@ export class WebhookDispatcher {
     }
   }
 
-  private async attempt(stored: StoredEvent, attempt: number, duplicate: boolean): Promise<void> {
-    if (this.stopped) return this.settle();
-    const { url, secret } = this.options;
-    if (!url || !secret) return this.settle();
-    try {
-      this.persistence?.ensureSaved(stored);
-    } catch (cause) {
-      console.error("[stripe-emulator] could not save state before a webhook delivery; trying again in a second:", cause);
-      this.later(1000, () => void this.attempt(stored, attempt, duplicate));
-      return;
-    }
+  /** POSTs the event once; `refused` when nothing listens at the URL. */
+  private async post(url: string, secret: string, stored: StoredEvent): Promise<{ status: number | null; error: string | null; refused: boolean }> {
     const payload = JSON.stringify(stored.event, null, 2);
     const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
-    let status: number | null = null;
-    let error: string | null = null;
     try {
       const response = await fetch(url, {
         method: "POST",
@@ -154,11 +148,34 @@ export class WebhookDispatcher {
         body: payload,
         signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs ?? 10_000), this.abort.signal]),
       });
-      status = response.status;
       await response.arrayBuffer().catch(() => undefined);
+      return { status: response.status, error: null, refused: false };
     } catch (cause) {
-      error = cause instanceof Error ? cause.message : String(cause);
+      const code = (cause as { cause?: { code?: unknown } } | null)?.cause?.code;
+      return { status: null, error: cause instanceof Error ? cause.message : String(cause), refused: code === "ECONNREFUSED" };
     }
+  }
+
+  private async attempt(stored: StoredEvent, attempt: number, duplicate: boolean, resumed = false): Promise<void> {
+    if (this.stopped) return this.settle();
+    const { url, secret } = this.options;
+    if (!url || !secret) return this.settle();
+    try {
+      this.persistence?.ensureSaved(stored);
+    } catch (cause) {
+      console.error("[stripe-emulator] could not save state before a webhook delivery; trying again in a second:", cause);
+      this.later(1000, () => void this.attempt(stored, attempt, duplicate, resumed));
+      return;
+    }
+    let sent = await this.post(url, secret, stored);
+    // After a restart the endpoint is often still starting alongside the emulator (npm start
+    // starts it before the functions): while nothing listens there yet, a resumed delivery
+    // waits for it instead of failing into the retry schedule (a minute, by default).
+    while (resumed && sent.refused && !this.stopped && Date.now() - this.startedAt < resumeGraceMs) {
+      await new Promise<void>((resolve) => this.later(250, resolve));
+      sent = await this.post(url, secret, stored);
+    }
+    const { status, error } = sent;
     // Cut off by stop(): not an attempt the endpoint failed, so nothing is recorded and the
     // event is still due when the emulator starts again on the same state.
     if (this.stopped) return this.settle();

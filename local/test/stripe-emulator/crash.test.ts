@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import Stripe from "stripe";
-import { payCheckout, type Receiver, startReceiver, startSilentEndpoint, until, webhookSecret } from "./harness.ts";
+import { payCheckout, type Receiver, startReceiver, startSilentEndpoint, until, unusedPort, webhookSecret } from "./harness.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..", "..", "..");
 const mainFile = path.join(repoRoot, "local", "stripe-emulator", "main.ts");
@@ -137,7 +137,7 @@ async function assertDeliveredOnce(emulator: ChildEmulator, receiver: Receiver, 
 }
 
 describe("a crash (SIGKILL) of the emulator", () => {
-  test("a pack paid just before a crash is delivered after the restart, signed, once each", async () => {
+  test("a pack paid just before a crash is delivered after the restart, signed, once each, to an endpoint that starts after the emulator", async () => {
     const stateFile = freshFile();
     const silent = await startSilentEndpoint();
     cleanups.push(() => silent.close());
@@ -149,9 +149,16 @@ describe("a crash (SIGKILL) of the emulator", () => {
     assert.ok(emitted.length >= 5, "product, price, customer, checkout and payment events");
     await first.crash();
 
-    const receiver = await receiverFor();
-    const second = await startChild({ stateFile, webhookUrl: receiver.url });
+    // As under npm start, the emulator is up before the webhook function it delivers to.
+    const port = await unusedPort();
+    const second = await startChild({ stateFile, webhookUrl: `http://127.0.0.1:${port}/webhook` });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const receiver = await startReceiver(new Stripe("sk_test_verifier"), port);
+    cleanups.push(() => receiver.close());
     await assertDeliveredOnce(second, receiver, emitted);
+    for (const delivery of await deliveryLog(second)) {
+      assert.deepEqual(delivery.attempts.map((a) => a.status), [200], `${delivery.type}: neither the cut-off attempt nor the wait for the endpoint counts as a failure`);
+    }
     const completed = receiver.events.find((e): e is Stripe.CheckoutSessionCompletedEvent => e.type === "checkout.session.completed");
     assert.equal(completed?.data.object.id, session.id);
     assert.equal(completed?.data.object.payment_status, "paid");

@@ -22,7 +22,7 @@ export interface Receiver {
 }
 
 /** A receiver that checks each delivery's Stripe-Signature exactly as a Deno function would. */
-export async function startReceiver(verifier: Stripe): Promise<Receiver> {
+export async function startReceiver(verifier: Stripe, port = 0): Promise<Receiver> {
   const receiver: Omit<Receiver, "url" | "close"> = { events: [], rejected: [], failNext: [] };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -43,11 +43,10 @@ export async function startReceiver(verifier: Stripe): Promise<Receiver> {
         });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     ...receiver,
-    url: `http://127.0.0.1:${port}/webhook`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -112,6 +111,15 @@ export async function advance(emulator: StripeEmulator, customer: string, to?: n
 /** Pays a Checkout Session through the emulator's test hook (what the hosted page's submit does). */
 export async function payCheckout(emulatorUrl: string, sessionId: string, card = "4242424242424242"): Promise<Response> {
   return fetch(`${emulatorUrl}/_emulator/checkout/${sessionId}/pay`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ card_number: card }) });
+}
+
+/** A port nothing listens on (yet). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** A webhook endpoint that accepts connections and never answers: deliveries stay on the wire. */
