@@ -1,6 +1,8 @@
 /**
  * `startStripeEmulator`: the API, the hosted pages, webhook delivery and the test clock on
- * one HTTP port. State lives in memory and is gone when the process stops.
+ * one HTTP port. State lives in memory, and with `stateFile` also on disk (persistence.ts):
+ * every change is durable before the response that caused it is sent, so a restart (or a
+ * crash) keeps every Stripe id a database holds valid and resumes pending webhook deliveries.
  */
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
@@ -11,6 +13,7 @@ import { Billing, type DunningOptions } from "./billing.ts";
 import { invalidRequest } from "./errors.ts";
 import { bool, decodeForm, int, parseParams, str } from "./form.ts";
 import { mountPages } from "./pages.ts";
+import { StateFile } from "./persistence.ts";
 import { Store } from "./store.ts";
 import { WebhookDispatcher, type WebhookOptions } from "./webhooks.ts";
 
@@ -31,6 +34,12 @@ export interface StripeEmulatorOptions extends Omit<WebhookOptions, "url" | "sec
   publicUrl?: string;
   /** Renewal retries and the final action; Stripe's defaults are similar (retry over ~1 week, then cancel). */
   dunning?: Partial<DunningOptions>;
+  /**
+   * Keep the state in this file (created with its directory when missing) and load it at
+   * start: objects, events, pending webhook deliveries, idempotency keys, test clocks. Absent:
+   * state lives in memory only and is gone when the emulator stops.
+   */
+  stateFile?: string;
 }
 
 export interface StripeEmulator {
@@ -57,6 +66,9 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   }
   let baseUrl = options.publicUrl ?? "";
   const store = new Store();
+  // Loaded before the port opens: no request may see a half-loaded state.
+  const state = options.stateFile ? StateFile.open(options.stateFile, store) : null;
+  const save = () => state?.save();
   const billing = new Billing(store, () => baseUrl, {
     retryDays: options.dunning?.retryDays ?? [3, 5, 7],
     finalAction: options.dunning?.finalAction ?? "cancel",
@@ -68,21 +80,40 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     duplicate: options.duplicate,
     reorder: options.reorder,
     timeoutMs: options.timeoutMs,
-  });
+  }, state ?? undefined);
 
   const app = new Hono();
   app.onError((error) => errorResponse(error));
+  // Whatever a request changed (even one that failed part-way, or a read that expired a
+  // Checkout Session) is saved before its response leaves.
+  app.use("*", async (c, next) => {
+    await next();
+    try {
+      save();
+    } catch (error) {
+      console.error("[stripe-emulator] could not save state:", error);
+      c.res = errorResponse(new Error(`the state file could not be written (${error instanceof Error ? error.message : String(error)})`));
+    }
+  });
   mountEmulatorControls(app, { store, billing, webhooks });
   mountApi(app, { store, billing, baseUrl: () => baseUrl });
   mountPages(app, { store, billing });
   app.get("/", (c) => c.text("Stripe emulator. API under /v1, hosted pages under /checkout and /portal, controls under /_emulator.\n"));
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? 12111, hostname }, () => resolve(s));
-    s.once("error", reject);
-  });
+  let server: ReturnType<typeof serve>;
+  try {
+    server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: options.port ?? 12111, hostname }, () => resolve(s));
+      s.once("error", reject);
+    });
+  } catch (error) {
+    state?.close();
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   if (!baseUrl) baseUrl = `http://${hostname}:${port}`;
+  // After listening: a receiver handling a resumed delivery may call back (to re-read an object).
+  webhooks.resume();
 
   return {
     url: baseUrl,
@@ -94,8 +125,18 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     webhooksIdle: () => webhooks.idle(),
     stop: () =>
       new Promise<void>((resolve, reject) => {
+        // Deliveries cut off here stay pending in the state file and resume at the next start.
         webhooks.stop();
-        server.close((error) => (error ? reject(error) : resolve()));
+        server.close((error) => {
+          try {
+            state?.close();
+          } catch (closeError) {
+            reject(closeError as Error);
+            return;
+          }
+          if (error) reject(error);
+          else resolve();
+        });
         if ("closeAllConnections" in server) server.closeAllConnections();
       }),
   };

@@ -22,7 +22,7 @@ export interface Receiver {
 }
 
 /** A receiver that checks each delivery's Stripe-Signature exactly as a Deno function would. */
-export async function startReceiver(verifier: Stripe): Promise<Receiver> {
+export async function startReceiver(verifier: Stripe, port = 0): Promise<Receiver> {
   const receiver: Omit<Receiver, "url" | "close"> = { events: [], rejected: [], failNext: [] };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -43,11 +43,10 @@ export async function startReceiver(verifier: Stripe): Promise<Receiver> {
         });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     ...receiver,
-    url: `http://127.0.0.1:${port}/webhook`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -107,6 +106,49 @@ export async function advance(emulator: StripeEmulator, customer: string, to?: n
   });
   assert.equal(response.status, 200, await response.clone().text());
   return (await response.json()) as { now: number };
+}
+
+/** Pays a Checkout Session through the emulator's test hook (what the hosted page's submit does). */
+export async function payCheckout(emulatorUrl: string, sessionId: string, card = "4242424242424242"): Promise<Response> {
+  return fetch(`${emulatorUrl}/_emulator/checkout/${sessionId}/pay`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ card_number: card }) });
+}
+
+/** A port nothing listens on (yet). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A webhook endpoint that accepts connections and never answers: deliveries stay on the wire. */
+export async function startSilentEndpoint(): Promise<{ url: string; readonly requests: number; close(): Promise<void> }> {
+  const state = { requests: 0 };
+  const server: Server = createServer(() => {
+    state.requests += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+    get requests() {
+      return state.requests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls until `condition` holds; fails the test with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Event types the receiver has seen since index `from`, in arrival order. */
