@@ -5,7 +5,7 @@
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import pg from "pg";
+import { createPool } from "./database-pool.ts";
 import { createGotrue } from "./gotrue.ts";
 import { createPostgrest } from "./postgrest.ts";
 import { startEdgeFunctions, type FunctionStatus } from "./edge-functions.ts";
@@ -58,15 +58,12 @@ const API_CORS = cors({
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const hostname = options.hostname ?? "127.0.0.1";
-  const restPool = new pg.Pool({
+  const restPool = createPool({
     connectionString: options.authenticatorUrl ?? authenticatorUrlFor(options.databaseUrl),
     max: 40,
-    application_name: "local-gateway-rest",
+    applicationName: "local-gateway-rest",
   });
-  const authPool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, application_name: "local-gateway-auth" });
-  // A dropped idle connection must not take the gateway down with it.
-  restPool.on("error", (error) => console.error("[gateway] rest pool:", error.message));
-  authPool.on("error", (error) => console.error("[gateway] auth pool:", error.message));
+  const authPool = createPool({ connectionString: options.databaseUrl, max: 10, applicationName: "local-gateway-auth" });
 
   // Listen first: the functions need the gateway's URL in their environment.
   const app = new Hono();

@@ -131,6 +131,7 @@ export function createPostgrest(options: PostgrestOptions) {
       headers[key] = value;
     });
     const client = await options.pool.connect();
+    let broken: Error | undefined;
     try {
       const results = await runPipeline(client, [
         { text: readOnly ? "begin isolation level read committed read only" : "begin isolation level read committed" },
@@ -149,11 +150,12 @@ export function createPostgrest(options: PostgrestOptions) {
       ]);
       return results.slice(2, 2 + statements.length);
     } catch (error) {
-      // The pipeline stopped at the error; end the transaction it left open, if any.
-      await client.query("rollback").catch(() => undefined);
+      // The pipeline stopped at the error; end the transaction it left open, if any. A
+      // connection that cannot even roll back is dropped rather than returned to the pool.
+      broken = await client.query("rollback").then(() => undefined, (rollbackError: Error) => rollbackError);
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
