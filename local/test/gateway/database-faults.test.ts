@@ -94,6 +94,8 @@ async function terminateDuring(table: string, applicationName: string, request: 
     let terminated = 0;
     for (let attempt = 0; attempt < 200 && terminated === 0; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
+      // Inside a transaction pg_stat_activity is a snapshot taken at first use; take a fresh one.
+      await locker.query("select pg_stat_clear_snapshot()");
       const { rows } = await locker.query<{ terminated: boolean }>(
         `select pg_terminate_backend(pid) as terminated from pg_stat_activity
           where application_name = $1 and wait_event_type = 'Lock'`,
