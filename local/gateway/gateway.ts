@@ -10,7 +10,7 @@ import { createPool } from "./database-pool.ts";
 import { createGotrue } from "./gotrue.ts";
 import { createPostgrest } from "./postgrest.ts";
 import { startEdgeFunctions, type FunctionStatus } from "./edge-functions.ts";
-import { honourExpectContinue, limitRequestBodies } from "./request-body.ts";
+import { answerUnparseableRequests, honourExpectContinue, limitRequestBodies } from "./request-body.ts";
 import type { ApiKeys } from "./keys.ts";
 
 export interface GatewayOptions {
@@ -78,6 +78,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     | undefined;
   const notReady = () => new Response(JSON.stringify({ message: "The gateway is starting" }), { status: 503 });
 
+  // Kong's answer for a path no service owns.
+  app.notFound(() => new Response(JSON.stringify({ message: "no Route matched with those values" }), { status: 404, headers: { "Content-Type": "application/json" } }));
   app.get("/", (c) => c.json({ name: "local Supabase-compatible gateway", services: ["/rest/v1", "/auth/v1", "/functions/v1"] }));
   app.use("/rest/v1/*", API_CORS);
   app.use("/auth/v1/*", API_CORS);
@@ -94,6 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname }) as Server;
   honourExpectContinue(server);
+  answerUnparseableRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, hostname, () => {

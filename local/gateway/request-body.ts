@@ -9,7 +9,8 @@
  * ceiling of serverless platforms ("a few MB") and far above what the product's functions
  * take (the billing function refuses bodies over 16 KiB itself; Stripe's events are smaller).
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AuthError, authErrorResponse } from "./gotrue-errors.ts";
@@ -71,11 +72,17 @@ const limiters = {
 };
 
 /**
- * Hono's body-limit middleware with the path's limit: it compares Content-Length, or reads a
- * chunked body up to the limit (and no further) and hands the handlers the bytes it read.
+ * Hono's body-limit middleware with the path's limit (it compares Content-Length, or reads a
+ * chunked body up to the limit and no further), then the body, now known to fit, is read in
+ * full before any handler runs. A handler that answers without reading the body (401 for a
+ * missing key, 405) would otherwise answer while the client is still sending, and the
+ * connection could close under it: the client would see a network error, not the answer.
  */
 export const limitRequestBodies: MiddlewareHandler = (c, next) =>
-  (bodyLimitFor(c.req.path) === FUNCTIONS_BODY_LIMIT ? limiters.functions : limiters.api)(c, next);
+  (bodyLimitFor(c.req.path) === FUNCTIONS_BODY_LIMIT ? limiters.functions : limiters.api)(c, async () => {
+    if (c.req.raw.body && !c.req.raw.bodyUsed) c.req.raw = new Request(c.req.raw, { body: await c.req.raw.arrayBuffer() });
+    await next();
+  });
 
 /**
  * Node answers `Expect: 100-continue` with "100 Continue" by itself unless the server handles
@@ -89,5 +96,21 @@ export function honourExpectContinue(server: Server): void {
     const pathname = new URL(request.url ?? "/", "http://localhost").pathname;
     if (!(Number.isFinite(declared) && declared > bodyLimitFor(pathname))) response.writeContinue();
     server.emit("request", request, response);
+  });
+}
+
+/**
+ * A request Node cannot parse (headers or URL over Node's 16 KiB limit, malformed syntax) never
+ * reaches a service; Node's own answer has no body. This one says what went wrong in JSON, in
+ * Kong's `{message}` shape, as the hosted gateway answers at that layer.
+ */
+export function answerUnparseableRequests(server: Server): void {
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || (error as { code?: string }).code === "ECONNRESET") return void socket.destroy();
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+    const body = JSON.stringify({ message: status === 431 ? "Request header fields too large" : "Bad request" });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }
