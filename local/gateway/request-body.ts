@@ -3,6 +3,7 @@
  * a declared Content-Length over the limit is refused from the headers alone, and a chunked
  * body (no length) is counted while it streams and refused as soon as it passes the limit.
  * `Expect: 100-continue` is honoured: an oversized body is refused before the client sends it.
+ * A request Node cannot parse at all gets a JSON answer too.
  *
  * Limits: 1 MiB for `/rest/v1`, `/auth/v1` and anything else (GoTrue's own limit, 1 << 20);
  * 6 MiB for `/functions/v1`, where hosted Supabase documents no number: it is the common
@@ -79,7 +80,7 @@ const limiters = {
  * connection could close under it: the client would see a network error, not the answer.
  */
 export const limitRequestBodies: MiddlewareHandler = (c, next) =>
-  (bodyLimitFor(c.req.path) === FUNCTIONS_BODY_LIMIT ? limiters.functions : limiters.api)(c, async () => {
+  (serviceOf(c.req.path) === "functions" ? limiters.functions : limiters.api)(c, async () => {
     if (c.req.raw.body && !c.req.raw.bodyUsed) c.req.raw = new Request(c.req.raw, { body: await c.req.raw.arrayBuffer() });
     await next();
   });
