@@ -108,9 +108,11 @@ Deno.test({
     await portalPage({ action: "card", card_number: "4000000000000341" });
 
     // The renewal fails: past due, with a grace period, and members are alerted.
-    const pastDue = await advanceClockUntil(subscriptionId, "the subscription to be past due", async () => {
+    // Stripe's subscription update (past due) and the invoice's payment_failed (grace period)
+    // are separate events, applied in whatever order they arrive: wait for both.
+    const pastDue = await advanceClockUntil(subscriptionId, "the subscription to be past due with a grace period", async () => {
       const s = await subscription(owner, organizationId);
-      return s?.status === "past_due" ? s : undefined;
+      return s?.status === "past_due" && s.grace_period_end ? s : undefined;
     });
     assert.ok(pastDue?.grace_period_end, "a failed payment starts the grace period");
     const { data: alerts } = await owner.client.from("billing_alerts").select("kind").eq("organization_id", organizationId)
