@@ -11,7 +11,19 @@ export default defineConfig({
   // `npm start` writes VITE_* (and server secrets) to the repo's .local/.env. Vite only ever
   // exposes variables with the VITE_ prefix to the bundle, and a test greps dist/ to prove it.
   envDir: path.resolve(here, "../.local"),
-  server: { port: Number(process.env.WEB_PORT ?? 5173), strictPort: true },
+  server: {
+    port: Number(process.env.WEB_PORT ?? 5173),
+    strictPort: true,
+    // The dev server serves files outside web/ only from node_modules (the Vite client and
+    // the dependencies it pre-bundles). Left to itself Vite allows the whole workspace, the
+    // repository root, and /@fs/ would read .local/ (the Postgres data, refresh tokens
+    // included) and every .env. Vite's defaults stay denied, plus key files and .local/.
+    fs: {
+      strict: true,
+      allow: [here, path.resolve(here, "../node_modules")],
+      deny: [".env", ".env.*", "*.{crt,pem,key,p12,pfx}", "**/.git/**", "**/.local/**"],
+    },
+  },
   preview: { port: Number(process.env.WEB_PORT ?? 5173), strictPort: true },
   build: {
     outDir: "dist",

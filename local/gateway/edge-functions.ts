@@ -111,8 +111,11 @@ const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
 };
 
-/** Hop-by-hop headers, which a proxy must not forward. */
-const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "proxy-connection", "te", "trailer"]);
+/**
+ * Hop-by-hop headers, which a proxy must not forward. `expect` belongs to the client's hop
+ * (the gateway already answered its 100-continue), and fetch refuses to send it.
+ */
+const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "proxy-connection", "te", "trailer", "expect"]);
 
 function jsonError(status: number, message: string): Response {
   return new Response(JSON.stringify({ code: status, message }), {

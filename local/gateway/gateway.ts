@@ -2,13 +2,15 @@
  * The local API gateway on one port, as Supabase's Kong serves the hosted one:
  * `/rest/v1` (PostgREST subset), `/auth/v1` (GoTrue subset), `/functions/v1` (Deno).
  */
-import { serve } from "@hono/node-server";
+import type { Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import pg from "pg";
+import { createPool } from "./database-pool.ts";
 import { createGotrue } from "./gotrue.ts";
 import { createPostgrest } from "./postgrest.ts";
 import { startEdgeFunctions, type FunctionStatus } from "./edge-functions.ts";
+import { answerUnparseableRequests, honourExpectContinue, limitRequestBodies } from "./request-body.ts";
 import type { ApiKeys } from "./keys.ts";
 
 export interface GatewayOptions {
@@ -58,15 +60,12 @@ const API_CORS = cors({
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const hostname = options.hostname ?? "127.0.0.1";
-  const restPool = new pg.Pool({
+  const restPool = createPool({
     connectionString: options.authenticatorUrl ?? authenticatorUrlFor(options.databaseUrl),
     max: 40,
-    application_name: "local-gateway-rest",
+    applicationName: "local-gateway-rest",
   });
-  const authPool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, application_name: "local-gateway-auth" });
-  // A dropped idle connection must not take the gateway down with it.
-  restPool.on("error", (error) => console.error("[gateway] rest pool:", error.message));
-  authPool.on("error", (error) => console.error("[gateway] auth pool:", error.message));
+  const authPool = createPool({ connectionString: options.databaseUrl, max: 10, applicationName: "local-gateway-auth" });
 
   // Listen first: the functions need the gateway's URL in their environment.
   const app = new Hono();
@@ -79,9 +78,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     | undefined;
   const notReady = () => new Response(JSON.stringify({ message: "The gateway is starting" }), { status: 503 });
 
+  // Kong's answer for a path no service owns.
+  app.notFound(() => new Response(JSON.stringify({ message: "no Route matched with those values" }), { status: 404, headers: { "Content-Type": "application/json" } }));
   app.get("/", (c) => c.json({ name: "local Supabase-compatible gateway", services: ["/rest/v1", "/auth/v1", "/functions/v1"] }));
   app.use("/rest/v1/*", API_CORS);
   app.use("/auth/v1/*", API_CORS);
+  // Before any handler (after CORS, so a browser can read the 413): a body is bounded
+  // before anything buffers it.
+  app.use("*", limitRequestBodies);
   app.all("/rest/v1/*", (c) => handlers?.rest.handle(c.req.raw, subPath(c.req.raw, "/rest/v1")) ?? notReady());
   app.all("/auth/v1/*", (c) => handlers?.auth.handle(c.req.raw, subPath(c.req.raw, "/auth/v1")) ?? notReady());
   app.all("/functions/v1/*", (c) => {
@@ -90,9 +94,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return handlers.functions.handle(c.req.raw, subPath(c.req.raw, "/functions/v1"));
   });
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname }, () => resolve(s));
-    s.once("error", reject);
+  const server = createAdaptorServer({ fetch: app.fetch, hostname }) as Server;
+  honourExpectContinue(server);
+  answerUnparseableRequests(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;

@@ -8,6 +8,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type pg from "pg";
+import { databaseUnavailability, RETRY_AFTER_SECONDS } from "./database-pool.ts";
+import { API_VERSION, AuthError, authErrorResponse, json } from "./gotrue-errors.ts";
+import {
+  checkMetadataSize,
+  checkNewPassword,
+  couldBeStoredPassword,
+  metadataField,
+  normaliseEmail,
+  readJsonBody,
+  signupEmail,
+  stringField,
+} from "./gotrue-input.ts";
 import { bearerToken, secretBytes, verifyToken } from "./keys.ts";
 
 export interface GotrueOptions {
@@ -42,38 +54,17 @@ interface UserRow {
 const USER_COLUMNS = `id, aud, role, email, phone, email_confirmed_at, confirmed_at, last_sign_in_at,
   raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous`;
 
-const API_VERSION = "2024-01-01";
-const MIN_PASSWORD_LENGTH = 6;
-
-/** An error answered the way GoTrue answers it. */
-class AuthError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
 /**
- * GoTrue's error body: with the `X-Supabase-Api-Version: 2024-01-01` header supabase-js
- * sends, `{code, message}`; for older clients `{code: status, error_code, msg}`.
+ * While the database cannot serve, GoTrue's error shape with a retriable status and
+ * Retry-After (supabase-js treats 502/503/504 as retryable). GoTrue has no code of its own
+ * for this; `unexpected_failure` is its code for "the server failed, not you".
  */
-function errorResponse(request: Request, error: AuthError): Response {
-  const version = request.headers.get("x-supabase-api-version");
-  const body = version && version >= API_VERSION
-    ? { code: error.code, message: error.message, ...error.extra }
-    : { code: error.status, error_code: error.code, msg: error.message, ...error.extra };
-  return json(body, error.status);
-}
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", "X-Supabase-Api-Version": API_VERSION },
-  });
+function unavailableError(error: unknown): AuthError | undefined {
+  const reason = databaseUnavailability(error);
+  if (!reason) return undefined;
+  const headers = { "Retry-After": String(RETRY_AFTER_SECONDS) };
+  if (reason === "timeout") return new AuthError(504, "request_timeout", "Timed out waiting for a database connection; retry shortly", {}, headers);
+  return new AuthError(503, "unexpected_failure", "The database is unavailable; retry shortly", {}, headers);
 }
 
 function iso(date: Date | null): string | undefined {
@@ -104,25 +95,8 @@ function newRefreshToken(): string {
   return randomBytes(16).toString("base64url");
 }
 
-async function readJsonBody(request: Request): Promise<Record<string, unknown>> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse((await request.text()) || "{}");
-  } catch {
-    throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
-  }
-  return parsed as Record<string, unknown>;
-}
-
-function stringField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  return typeof value === "string" ? value : "";
-}
-
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** bcrypt with GoTrue's cost (10), by pgcrypto; `parameter` is the password's placeholder. */
+const HASH_PASSWORD_SQL = (parameter: string) => `extensions.crypt(${parameter}, extensions.gen_salt('bf', 10))`;
 
 /**
  * Creates a confirmed email + password user (sign-up with confirmations off, as this
@@ -139,10 +113,10 @@ export async function createUser(
     `insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
                              raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
      values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2,
-             extensions.crypt($3, extensions.gen_salt('bf')), now(),
+             ${HASH_PASSWORD_SQL("$3")}, now(),
              '{"provider": "email", "providers": ["email"]}', $4, now(), now(), false)
      returning ${USER_COLUMNS}`,
-    [id, email.toLowerCase(), password, JSON.stringify({ ...metadata, sub: id, email: email.toLowerCase(), email_verified: true, phone_verified: false })],
+    [id, normaliseEmail(email), password, JSON.stringify({ ...metadata, sub: id, email: normaliseEmail(email), email_verified: true, phone_verified: false })],
   );
   return rows[0]!;
 }
@@ -154,16 +128,18 @@ export function createGotrue(options: GotrueOptions) {
 
   async function withTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await options.pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query("begin");
       const result = await work(client);
       await client.query("commit");
       return result;
     } catch (error) {
-      await client.query("rollback").catch(() => undefined);
+      // A connection that cannot even roll back is dropped rather than returned to the pool.
+      broken = await client.query("rollback").then(() => undefined, (rollbackError: Error) => rollbackError);
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -226,23 +202,19 @@ export function createGotrue(options: GotrueOptions) {
   async function signup(request: Request): Promise<Response> {
     if (options.enableSignup === false) throw new AuthError(422, "signup_disabled", "Signups not allowed for this instance");
     const body = await readJsonBody(request);
-    const email = stringField(body, "email").trim();
+    const given = stringField(body, "email");
     const password = stringField(body, "password");
-    if (email === "") {
+    if (given === "") {
       if (stringField(body, "phone")) throw new AuthError(400, "phone_provider_disabled", "Phone signups are disabled");
       throw new AuthError(422, "validation_failed", "To signup, please provide your email");
     }
-    if (!EMAIL_PATTERN.test(email)) throw new AuthError(400, "validation_failed", "Unable to validate email address: invalid format");
-    if (password.length < MIN_PASSWORD_LENGTH) {
-      throw new AuthError(422, "weak_password", `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`, {
-        weak_password: { reasons: ["length"] },
-      });
-    }
-    const data = body.data;
-    const metadata = data !== null && typeof data === "object" && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+    checkNewPassword(password);
+    const email = signupEmail(given);
+    const metadata = metadataField(body) ?? {};
+    checkMetadataSize(metadata);
     return json(
       await withTransaction(async (client) => {
-        const existing = await client.query("select 1 from auth.users where lower(email) = lower($1) and is_sso_user = false", [email]);
+        const existing = await client.query("select 1 from auth.users where lower(email) = $1 and is_sso_user = false", [email]);
         if (existing.rowCount) throw new AuthError(422, "user_already_exists", "User already registered");
         try {
           const user = await createUser(client, email, password, metadata);
@@ -259,16 +231,19 @@ export function createGotrue(options: GotrueOptions) {
 
   async function passwordGrant(request: Request): Promise<Response> {
     const body = await readJsonBody(request);
-    const email = stringField(body, "email").trim();
+    const email = normaliseEmail(stringField(body, "email"));
     const password = stringField(body, "password");
     if (email === "" && stringField(body, "phone") === "") {
       throw new AuthError(400, "validation_failed", "Only an email address or phone number should be provided on login.");
     }
+    if (!couldBeStoredPassword(password)) throw new AuthError(400, "invalid_credentials", "Invalid login credentials");
     return json(
       await withTransaction(async (client) => {
+        // Stored addresses are lower-cased by the same rule (normaliseEmail); lower() here
+        // only covers rows written by other tools with ASCII capitals.
         const { rows } = await client.query<UserRow>(
           `select ${USER_COLUMNS} from auth.users
-            where lower(email) = lower($1) and is_sso_user = false and deleted_at is null
+            where lower(email) = $1 and is_sso_user = false and deleted_at is null
               and encrypted_password is not null and encrypted_password <> ''
               and encrypted_password = extensions.crypt($2, encrypted_password)`,
           [email, password],
@@ -349,6 +324,59 @@ export function createGotrue(options: GotrueOptions) {
     return { user: rows[0], sessionId };
   }
 
+  /**
+   * `PUT /user` (supabase-js `updateUser`): merges `data` into the user metadata as GoTrue
+   * does (a null value removes the key) and changes the password. Changing the email or phone
+   * needs GoTrue's confirmation mails, which the local stand-in does not send: refused.
+   */
+  async function updateUser(request: Request): Promise<Response> {
+    const { user } = await authenticatedUser(request);
+    const body = await readJsonBody(request);
+    const email = stringField(body, "email");
+    if (email !== "" && normaliseEmail(email) !== (user.email ?? "")) {
+      throw new AuthError(400, "validation_failed", "Changing the email address is not supported by the local gateway");
+    }
+    if (stringField(body, "phone") !== "") {
+      throw new AuthError(400, "validation_failed", "Changing the phone number is not supported by the local gateway");
+    }
+    const password = body.password === undefined || body.password === null ? undefined : stringField(body, "password");
+    if (password !== undefined) checkNewPassword(password);
+    const updates = metadataField(body);
+    let metadata: Record<string, unknown> | undefined;
+    if (updates) {
+      metadata = { ...(user.raw_user_meta_data ?? {}) };
+      for (const [key, value] of Object.entries(updates)) {
+        if (value === null) delete metadata[key];
+        else metadata[key] = value;
+      }
+      checkMetadataSize(metadata);
+    }
+    return json(
+      userJson(
+        await withTransaction(async (client) => {
+          if (password !== undefined) {
+            const same = await client.query(
+              "select 1 from auth.users where id = $1 and encrypted_password = extensions.crypt($2, encrypted_password)",
+              [user.id, password],
+            );
+            if (same.rowCount) throw new AuthError(422, "same_password", "New password should be different from the old password.");
+          }
+          const { rows } = await client.query<UserRow>(
+            `update auth.users
+                set encrypted_password = case when $2::text is null then encrypted_password else ${HASH_PASSWORD_SQL("$2")} end,
+                    raw_user_meta_data = coalesce($3::jsonb, raw_user_meta_data),
+                    updated_at = now()
+              where id = $1
+              returning ${USER_COLUMNS}`,
+            [user.id, password ?? null, metadata === undefined ? null : JSON.stringify(metadata)],
+          );
+          if (!rows[0]) throw new AuthError(404, "user_not_found", "User not found");
+          return rows[0];
+        }),
+      ),
+    );
+  }
+
   async function logout(request: Request, url: URL): Promise<Response> {
     const { user, sessionId } = await authenticatedUser(request);
     const scope = url.searchParams.get("scope") ?? "global";
@@ -382,6 +410,8 @@ export function createGotrue(options: GotrueOptions) {
         }
         case "GET /user":
           return json(userJson((await authenticatedUser(request)).user));
+        case "PUT /user":
+          return await updateUser(request);
         case "POST /logout":
           return await logout(request, url);
         case "GET /health":
@@ -399,9 +429,11 @@ export function createGotrue(options: GotrueOptions) {
           throw new AuthError(404, "not_found", `Not supported by the local gateway: ${route}`);
       }
     } catch (error) {
-      if (error instanceof AuthError) return errorResponse(request, error);
+      if (error instanceof AuthError) return authErrorResponse(request, error);
+      const unavailable = unavailableError(error);
+      if (unavailable) return authErrorResponse(request, unavailable);
       console.error("[gateway] auth error:", error);
-      return errorResponse(request, new AuthError(500, "unexpected_failure", "Unexpected failure in the local auth server"));
+      return authErrorResponse(request, new AuthError(500, "unexpected_failure", "Unexpected failure in the local auth server"));
     }
   }
 

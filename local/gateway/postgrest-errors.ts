@@ -3,6 +3,7 @@
  * each SQLSTATE, so supabase-js callers see the same `error` and `status` as on hosted Supabase.
  */
 import type pg from "pg";
+import { databaseUnavailability, RETRY_AFTER_SECONDS } from "./database-pool.ts";
 
 export interface PostgrestErrorBody {
   code: string;
@@ -36,7 +37,7 @@ export function postgrestError(
 export function unsupported(feature: string): PostgrestHttpError {
   return postgrestError(
     400,
-    "PGRST000",
+    "PGRST127",
     `Unsupported by the local gateway: ${feature}`,
     "The local stand-in for PostgREST implements the subset of PostgREST this product uses.",
     "Run against hosted Supabase (or PostgREST) for this feature, or extend local/gateway.",
@@ -101,9 +102,33 @@ function isDatabaseError(error: unknown): error is pg.DatabaseError {
   return typeof error === "object" && error !== null && "code" in error && typeof (error as { code: unknown }).code === "string" && "severity" in error;
 }
 
+/**
+ * PostgREST's answer while the database cannot serve: 503 with Retry-After, `PGRST000` when no
+ * connection could be opened and `PGRST001` when the one in use was lost (both retriable), or
+ * 504 `PGRST003` when no pooled connection came free in time.
+ */
+export function databaseUnavailable(error: unknown): PostgrestHttpError | undefined {
+  const reason = databaseUnavailability(error);
+  if (!reason) return undefined;
+  const details = error instanceof Error ? error.message : null;
+  const headers = { "Retry-After": String(RETRY_AFTER_SECONDS) };
+  if (reason === "timeout") {
+    return new PostgrestHttpError(504, { code: "PGRST003", message: "Timed out acquiring connection from connection pool.", details, hint: null }, headers);
+  }
+  return new PostgrestHttpError(
+    503,
+    reason === "unreachable"
+      ? { code: "PGRST000", message: "Database connection error. Retrying the connection.", details, hint: null }
+      : { code: "PGRST001", message: "Database client error. Retrying the connection.", details, hint: null },
+    headers,
+  );
+}
+
 /** Turns an error from Postgres into PostgREST's status and body; anything else is a 500. */
 export function fromDatabaseError(error: unknown, role: string): PostgrestHttpError {
   if (error instanceof PostgrestHttpError) return error;
+  const unavailable = databaseUnavailable(error);
+  if (unavailable) return unavailable;
   if (isDatabaseError(error)) {
     const code = error.code ?? "XX000";
     const status = statusForSqlState(code, role);
@@ -115,5 +140,5 @@ export function fromDatabaseError(error: unknown, role: string): PostgrestHttpEr
     );
   }
   console.error("[gateway] unexpected error:", error);
-  return postgrestError(500, "PGRST000", "Internal error in the local gateway");
+  return postgrestError(500, "PGRSTX00", "Internal error in the local gateway");
 }

@@ -17,6 +17,7 @@ import {
   requestedRange,
 } from "./postgrest-query.ts";
 import { EXPOSED_SCHEMA, quoteIdent, SchemaCache, type ExposedFunction } from "./schema-cache.ts";
+import { hasLoneSurrogate } from "./text.ts";
 
 export interface PostgrestOptions {
   /** Pool of connections logged in as `authenticator`. */
@@ -89,6 +90,40 @@ function acceptedShape(request: Request): { single: boolean; stripNulls: boolean
   throw postgrestError(406, "PGRST107", `None of these media types are available: ${accept}`);
 }
 
+/** Deeper than any argument this product takes, and well inside what Postgres parses. */
+const MAX_ARGUMENT_DEPTH = 256;
+
+/**
+ * Refuses RPC arguments Postgres would not receive as sent: a lone surrogate (UTF-8 turns it
+ * into U+FFFD, so two idempotency keys differing only there would become one key) and nesting
+ * deep enough to exhaust the server's stack. Iterative, so the check itself cannot overflow.
+ */
+function checkArguments(args: Record<string, unknown>): void {
+  const pending: Array<[unknown, number]> = [[args, 0]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop()!;
+    if (typeof value === "string") {
+      if (hasLoneSurrogate(value)) {
+        throw postgrestError(400, "22023", "invalid Unicode in a function argument: a lone UTF-16 surrogate", "Text must be valid Unicode; it would otherwise be stored as U+FFFD.");
+      }
+    } else if (value !== null && typeof value === "object") {
+      if (depth >= MAX_ARGUMENT_DEPTH) {
+        throw postgrestError(400, "22023", `a function argument is nested too deeply (max ${MAX_ARGUMENT_DEPTH} levels)`);
+      }
+      for (const [key, child] of Object.entries(value)) pending.push([key, depth + 1], [child, depth + 1]);
+    }
+  }
+}
+
+/** A path segment, percent-decoded; malformed encoding is a path PostgREST cannot route. */
+function decodeSegment(segment: string, subPath: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw postgrestError(404, "PGRST125", `Invalid path specified in request URL: ${subPath}`);
+  }
+}
+
 function checkProfile(request: Request): void {
   const profile = request.headers.get("accept-profile") ?? request.headers.get("content-profile");
   if (profile && profile !== EXPOSED_SCHEMA) {
@@ -131,6 +166,7 @@ export function createPostgrest(options: PostgrestOptions) {
       headers[key] = value;
     });
     const client = await options.pool.connect();
+    let broken: Error | undefined;
     try {
       const results = await runPipeline(client, [
         { text: readOnly ? "begin isolation level read committed read only" : "begin isolation level read committed" },
@@ -149,11 +185,12 @@ export function createPostgrest(options: PostgrestOptions) {
       ]);
       return results.slice(2, 2 + statements.length);
     } catch (error) {
-      // The pipeline stopped at the error; end the transaction it left open, if any.
-      await client.query("rollback").catch(() => undefined);
+      // The pipeline stopped at the error; end the transaction it left open, if any. A
+      // connection that cannot even roll back is dropped rather than returned to the pool.
+      broken = await client.query("rollback").then(() => undefined, (rollbackError: Error) => rollbackError);
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -259,6 +296,7 @@ export function createPostgrest(options: PostgrestOptions) {
       if (parsed === null || typeof parsed !== "object") throw postgrestError(400, "PGRST102", "Empty or invalid json");
       args = parsed as Record<string, unknown>;
       for (const key of url.searchParams.keys()) throw unsupported(`query parameter "${key}" on a function call`);
+      checkArguments(args);
     } else {
       args = {};
       for (const [key, value] of url.searchParams) args[key] = value;
@@ -298,7 +336,7 @@ export function createPostgrest(options: PostgrestOptions) {
       const caller = await authenticate(request, options.jwtSecret);
       role = caller.role;
       checkProfile(request);
-      const segments = subPath.split("/").filter(Boolean).map(decodeURIComponent);
+      const segments = subPath.split("/").filter(Boolean).map((segment) => decodeSegment(segment, subPath));
       if (segments.length === 2 && segments[0] === "rpc") {
         if (!["GET", "HEAD", "POST"].includes(request.method)) {
           throw postgrestError(405, "PGRST117", `Unsupported HTTP method: ${request.method}`);

@@ -35,8 +35,8 @@ describe("PostgREST grammar", () => {
   test("an unknown column, an unknown operator and an embedded filter are refused", () => {
     rejects(() => parseFilters(relation, new URLSearchParams([["nope", "eq.1"]]), new Params()), 400, "42703");
     rejects(() => parseFilters(relation, new URLSearchParams([["a", "eqq.1"]]), new Params()), 400, "PGRST100");
-    rejects(() => parseFilters(relation, new URLSearchParams([["a", "cs.{1}"]]), new Params()), 400, "PGRST000");
-    rejects(() => parseFilters(relation, new URLSearchParams([["rel.a", "eq.1"]]), new Params()), 400, "PGRST000");
+    rejects(() => parseFilters(relation, new URLSearchParams([["a", "cs.{1}"]]), new Params()), 400, "PGRST127");
+    rejects(() => parseFilters(relation, new URLSearchParams([["rel.a", "eq.1"]]), new Params()), 400, "PGRST127");
   });
 
   test("order terms with direction and nulls placement", () => {
