@@ -11,8 +11,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { freePort } from "../../gateway/edge-functions.ts";
-import { repoRoot } from "../../src/paths.ts";
+import { freePort } from "../../shared/ports.ts";
+import { repoRoot } from "../../shared/paths.ts";
 import { type StackUnderTest } from "./support.ts";
 import { createClient } from "@supabase/supabase-js";
 import type { WebSocketLikeConstructor } from "@supabase/realtime-js";
@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function startCommand(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "src", "cli", "start.ts")], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "scripts", "start.ts")], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: "", SUPABASE_DB_URL: "", ...env },
     stdio: ["ignore", "pipe", "pipe"],

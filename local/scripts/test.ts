@@ -19,11 +19,11 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pgtapFiles, runPgtapFile } from "../pgtap.ts";
-import { repoRoot } from "../paths.ts";
-import { freePort } from "../../gateway/edge-functions.ts";
-import { startStack, type RunningStack } from "../stack.ts";
-import { setUpTestDatabase } from "../test-database.ts";
+import { pgtapFiles, runPgtapFile } from "../stack/pgtap.ts";
+import { repoRoot } from "../shared/paths.ts";
+import { freePort } from "../shared/ports.ts";
+import { startStack, type RunningStack } from "../stack/services.ts";
+import { setUpTestDatabase } from "../stack/test-database.ts";
 
 interface Tally {
   suite: string;

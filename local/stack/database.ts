@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { binDir, repoRoot, supabaseDir } from "./paths.ts";
+import { binDir, repoRoot, supabaseDir } from "../shared/paths.ts";
 
 const bootstrapFile = path.join(repoRoot, "local", "sql", "platform-bootstrap.sql");
 

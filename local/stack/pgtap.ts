@@ -10,7 +10,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import pg from "pg";
-import { supabaseDir } from "./paths.ts";
+import { supabaseDir } from "../shared/paths.ts";
 
 const execFileAsync = promisify(execFile);
 const require = createRequire(import.meta.url);

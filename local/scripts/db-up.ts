@@ -3,8 +3,8 @@
  * migrations and seed, and prints `DATABASE_URL=...` as its last line. With DATABASE_URL (or
  * SUPABASE_DB_URL) set, migrates that database instead and starts nothing.
  */
-import { externalDatabaseUrl, prepareDatabase } from "../database.ts";
-import { devClusterOptions, startCluster } from "../postgres.ts";
+import { externalDatabaseUrl, prepareDatabase } from "../stack/database.ts";
+import { devClusterOptions, startCluster } from "../stack/postgres.ts";
 
 async function main(): Promise<void> {
   const external = externalDatabaseUrl();

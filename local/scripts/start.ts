@@ -10,22 +10,16 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
-import { externalDatabaseUrl, prepareDatabase } from "../database.ts";
-import { ensureDemoAccount, type DemoAccount } from "../demo.ts";
-import { localStateDir } from "../paths.ts";
-import { devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../postgres.ts";
-import { startStack, type RunningStack } from "../stack.ts";
+import { externalDatabaseUrl, prepareDatabase } from "../stack/database.ts";
+import { ensureDemoAccount, type DemoAccount } from "../stack/demo.ts";
+import { localStateDir } from "../shared/paths.ts";
+import { devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../stack/postgres.ts";
+import { startStack, type RunningStack } from "../stack/services.ts";
+import { portFromEnv, portIsFree } from "../shared/ports.ts";
 
 const stateDir = path.resolve(process.env.LOCAL_STATE_DIR || localStateDir);
 const lockFile = path.join(stateDir, "start.pid");
-
-function port(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} must be a TCP port, got ${process.env[name]}`);
-  return value;
-}
 
 /** The pid of a live `npm start` for this state directory, if there is one. */
 function runningInstance(): number | undefined {
@@ -38,14 +32,6 @@ function runningInstance(): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function portIsFree(portNumber: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(portNumber, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 function step(message: string): void {
@@ -92,10 +78,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const ports = {
-    api: port("API_PORT", 54321),
-    postgres: port("POSTGRES_PORT", 54322),
-    stripe: port("STRIPE_PORT", 12111),
-    dashboard: port("DASHBOARD_PORT", 5173),
+    api: portFromEnv("API_PORT", 54321),
+    postgres: portFromEnv("POSTGRES_PORT", 54322),
+    stripe: portFromEnv("STRIPE_PORT", 12111),
+    dashboard: portFromEnv("DASHBOARD_PORT", 5173),
   };
   if (!(await portIsFree(ports.api))) {
     console.error(`Port ${ports.api} (API gateway) is already in use: is another stack (or \`supabase start\`) running? Set API_PORT to use another port.`);
