@@ -140,6 +140,9 @@ export async function startEdgeFunctions(options: EdgeFunctionsOptions) {
         },
         // stdin stays open as a lifeline: serve-function.js exits when it closes.
         stdio: ["pipe", "pipe", "pipe"],
+        // Its own process group, so a Ctrl-C in the terminal reaches only whoever started us,
+        // which stops the functions in order (the lifeline still ends them if it dies).
+        detached: true,
       },
     );
     fn.child = child;

@@ -53,6 +53,9 @@ export function runBin(
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: a Ctrl-C in the terminal stops `npm start`, which lets a
+      // migration under way finish rather than leaving it half-applied.
+      detached: true,
     });
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));

