@@ -8,13 +8,13 @@
  * stops it itself, in order. As root, the server runs as the `postgres` system user, from
  * files that user can reach (postgres-placement.ts).
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { localStateDir, repoRoot } from "../shared/paths.ts";
 import { postgresBinaries } from "./postgres-binaries.ts";
+import { runCommand, type CommandResult } from "./run-command.ts";
 import { serverDataDir, serverIdentity, serverNativeDir, type ServerIdentity } from "./postgres-placement.ts";
 
 export interface ClusterOptions {
@@ -87,26 +87,9 @@ export async function clusterDataDir(options: ClusterOptions): Promise<string> {
   return serverDataDir(options.dataDir, await serverIdentity());
 }
 
-function run(
-  command: string,
-  args: string[],
-  identity: ServerIdentity | undefined,
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LC_ALL: "C" },
-      // Its own process group: a Ctrl-C in the terminal must not kill initdb or pg_ctl half-way
-      // (npm start stops the server itself, in order).
-      detached: true,
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, output }));
-  });
+/** Runs a server program as the server's user. */
+function run(command: string, args: string[], identity: ServerIdentity | undefined): Promise<CommandResult> {
+  return runCommand(command, args, { ...(identity ? { uid: identity.uid, gid: identity.gid } : {}), env: { ...process.env, LC_ALL: "C" } });
 }
 
 /** Creates the cluster's data directory with `initdb` if it does not exist yet. */

@@ -4,7 +4,7 @@
  * Stripe key is set, and the dashboard.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { startGateway, type RunningGateway } from "../gateway/gateway.ts";
 import type { FunctionStatus } from "../gateway/edge-functions.ts";
@@ -95,6 +95,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       webhookSecret,
       ...(options.stripeStateFile ? { stateFile: options.stripeStateFile } : {}),
     };
+    if (options.stripeStateFile) await mkdir(path.dirname(options.stripeStateFile), { recursive: true });
     stripeRunning = await startStripeEmulator(emulatorOptions);
   }
 
