@@ -115,7 +115,7 @@ export async function serverNativeDir(binaries: PostgresBinaries, identity: Serv
 /**
  * The data directory the server uses for `dataDir`: itself if the server's user can reach its
  * parent, else a directory under the relocation root named after it and a hash of its path
- * (a `.origin` file beside it names the path it stands for).
+ * (once the cluster exists, a `.origin` file beside it names the path it stands for).
  */
 export async function serverDataDir(dataDir: string, identity: ServerIdentity | undefined): Promise<string> {
   const wanted = path.resolve(dataDir);
@@ -124,9 +124,12 @@ export async function serverDataDir(dataDir: string, identity: ServerIdentity | 
   await mkdir(clusters, { recursive: true });
   await chmod(clusters, 0o755);
   const hash = createHash("sha256").update(wanted).digest("hex").slice(0, 12);
-  const relocated = path.join(clusters, `${path.basename(wanted)}-${hash}`);
-  await writeFile(`${relocated}.origin`, `${wanted}\n`);
-  return relocated;
+  return path.join(clusters, `${path.basename(wanted)}-${hash}`);
+}
+
+/** Notes beside a relocated data directory which path it stands for (for `npm run reset`, and for people). */
+export async function recordOrigin(relocated: string, wanted: string): Promise<void> {
+  await writeFile(`${relocated}.origin`, `${path.resolve(wanted)}\n`);
 }
 
 /** Data directories kept under the relocation root for paths inside `dir`, with the path each stands for. */

@@ -15,7 +15,7 @@ import path from "node:path";
 import { localStateDir, repoRoot } from "../shared/paths.ts";
 import { postgresBinaries } from "./postgres-binaries.ts";
 import { runCommand, type CommandResult } from "./run-command.ts";
-import { serverDataDir, serverIdentity, serverNativeDir, type ServerIdentity } from "./postgres-placement.ts";
+import { recordOrigin, serverDataDir, serverIdentity, serverNativeDir, type ServerIdentity } from "./postgres-placement.ts";
 
 export interface ClusterOptions {
   /** Directory holding the cluster's data files (created on first start). */
@@ -93,9 +93,10 @@ function run(command: string, args: string[], identity: ServerIdentity | undefin
 }
 
 /** Creates the cluster's data directory with `initdb` if it does not exist yet. */
-async function initialiseCluster(files: ServerFiles): Promise<void> {
+async function initialiseCluster(files: ServerFiles, options: ClusterOptions): Promise<void> {
   if (existsSync(path.join(files.dataDir, "PG_VERSION"))) return;
   await mkdir(files.dataDir, { recursive: true });
+  if (files.dataDir !== path.resolve(options.dataDir)) await recordOrigin(files.dataDir, options.dataDir);
   await chmod(files.dataDir, 0o700);
   // initdb reads the superuser's password from a file; it sits beside the data directory,
   // where the server's user can read it, for as long as initdb runs.
@@ -143,7 +144,7 @@ export async function isClusterRunning(options: ClusterOptions): Promise<boolean
  */
 export async function startCluster(options: ClusterOptions): Promise<string> {
   const files = await serverFiles(options);
-  await initialiseCluster(files);
+  await initialiseCluster(files, options);
   if (!(await pgCtlStatus(files))) {
     const log = logFile(files);
     await rm(log, { force: true });

@@ -2,7 +2,8 @@
  * A clone in a folder only its owner can enter (mode 0700, as /root is). As root, Postgres runs
  * as the `postgres` system user, which cannot reach such a clone's binaries or data: they move
  * under LOCAL_POSTGRES_ROOT and `npm run db:up` works; where they cannot move, it stops with
- * one sentence saying what to do. As a regular user nothing moves and it simply works.
+ * one sentence saying what to do; `npm run reset` removes them again. As a regular user nothing
+ * moves and it simply works.
  *
  * The clone is the repository's files copied into a fresh 0700 folder, with node_modules linked
  * entry by entry, except the Postgres binaries, which are copied so that they too sit inside the
@@ -108,4 +109,10 @@ test("npm run db:up works in a clone inside a folder only its owner can enter, a
   assert.match(down.output, /Embedded Postgres stopped\./);
   const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await assert.rejects(probe.connect(), "the database is stopped");
+
+  // `npm run reset` takes the data wherever it went.
+  const reset = await npmRun(clone, "reset", env);
+  assert.equal(reset.code, 0, reset.output);
+  if (isRoot) assert.deepEqual(await readdir(path.join(relocationRoot, "clusters")), [], reset.output);
+  assert.equal(existsSync(path.join(clone, ".local")), false, reset.output);
 });
