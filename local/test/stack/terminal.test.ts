@@ -85,17 +85,17 @@ async function terminalStack() {
   return {
     stateDir,
     ports,
-    /** Types `npm start` into a new terminal; resolves once it printed "Ready". */
-    async start() {
+    /** Types `npm start` into a new terminal; resolves once it printed `until` (by default, that it is ready). */
+    async start(until: RegExp = /Ready in/) {
       const name = `start-${++session}-${randomBytes(3).toString("hex")}`;
       // remain-on-exit keeps the pane (and its output, and npm's exit status) after npm ends.
       await tmux("new-session", "-d", "-s", name, "-x", "200", "-y", "50", `cd ${repoRoot} && ${env} npm start`);
       await tmux("set-option", "-t", name, "remain-on-exit", "on").catch(() => undefined);
       const screen = async () => (await tmux("capture-pane", "-p", "-J", "-S", "-5000", "-t", name).catch(() => ({ stdout: "" }))).stdout;
       const dead = async () => (await tmux("display-message", "-p", "-t", name, "#{pane_dead}").catch(() => ({ stdout: "1" }))).stdout.trim() === "1";
-      await waitFor(async () => /Ready in/.test(await screen()) || (await dead()), 240_000, "npm start to be ready", screen);
+      await waitFor(async () => until.test(await screen()) || (await dead()), 240_000, `npm start to print ${until}`, screen);
       const output = await screen();
-      assert.match(output, /Ready in/, output);
+      assert.match(output, until, output);
       return {
         output,
         screen,
@@ -156,6 +156,16 @@ test("Ctrl-C in a terminal stops everything npm start started, Postgres included
   const second = await stack.start();
   assert.doesNotMatch(second.output, /already running|stale|failed/i, second.output);
   await stack.assertNothingLeft(await second.interrupt(2));
+});
+
+test("Ctrl-C while npm start is still starting stops whatever it had started", { timeout: 600_000 }, async () => {
+  const stack = await terminalStack();
+  // Postgres is up and the functions, the emulator and the dashboard are being started.
+  const starting = await stack.start(/Starting the API gateway/);
+  const output = await starting.interrupt();
+  await stack.assertNothingLeft(output);
+  const again = await stack.start();
+  await stack.assertNothingLeft(await again.interrupt());
 });
 
 test("a checkout made before Ctrl-C works again after npm start is restarted", { timeout: 600_000 }, async () => {
