@@ -89,7 +89,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     log(`  Stripe emulator ${stripeNote}`);
   } else {
     log(`Starting the Stripe emulator on port ${options.stripePort}...`);
-    const emulatorOptions: StripeEmulatorOptions = {
+    // `stateFile` is the emulator's persistence option (being added to StripeEmulatorOptions
+    // alongside this change); spelled out here so this file compiles before and after it lands.
+    const emulatorOptions: StripeEmulatorOptions & { stateFile?: string } = {
       port: options.stripePort,
       webhookUrl: `${apiUrl}/functions/v1/stripe-webhook`,
       webhookSecret,

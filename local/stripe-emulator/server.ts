@@ -19,8 +19,6 @@ export interface StripeEmulatorOptions extends Omit<WebhookOptions, "url" | "sec
   webhookUrl?: string;
   /** That endpoint's `whsec_...` signing secret; required with `webhookUrl`. */
   webhookSecret?: string;
-  /** File the emulator keeps its state in across restarts; in memory only when absent. */
-  stateFile?: string;
   /** Port to listen on; 0 picks a free one. Default 12111. */
   port?: number;
   /** Interface to bind. Default 127.0.0.1. */
