@@ -4,17 +4,17 @@
 
 insert into public.subscription_plans
   (code, name, description, currency, monthly_unit_amount, annual_unit_amount,
-   monthly_credits, annual_credits, features, trial_days, sort_order)
+   monthly_credits, annual_credits, features, trial_days, trial_credits, sort_order)
 values
   ('starter', 'Starter', 'For side projects and small teams getting started.', 'usd',
    1900, 19000, 1000, 12000,
-   '["1,000 credits every month", "Email support", "1 organization admin"]', 14, 10),
+   '["1,000 credits every month", "Email support", "1 organization admin"]', 14, 500, 10),
   ('professional', 'Professional', 'For growing teams with steady usage.', 'usd',
    4900, 49000, 5000, 60000,
-   '["5,000 credits every month", "Priority email support", "Unlimited admins", "Usage analytics"]', 14, 20),
+   '["5,000 credits every month", "Priority email support", "Unlimited admins", "Usage analytics"]', 14, 2500, 20),
   ('enterprise', 'Enterprise', 'For organizations with heavy, business-critical usage.', 'usd',
    19900, 199000, 25000, 300000,
-   '["25,000 credits every month", "Dedicated support", "Unlimited admins", "Usage analytics", "Custom invoicing"]', 0, 30)
+   '["25,000 credits every month", "Dedicated support", "Unlimited admins", "Usage analytics", "Custom invoicing"]', 0, 0, 30)
 on conflict (code) do update set
   name = excluded.name,
   description = excluded.description,
@@ -25,6 +25,7 @@ on conflict (code) do update set
   annual_credits = excluded.annual_credits,
   features = excluded.features,
   trial_days = excluded.trial_days,
+  trial_credits = excluded.trial_credits,
   sort_order = excluded.sort_order;
 
 insert into public.credit_products (code, name, description, credits, currency, unit_amount, sort_order)

@@ -16,8 +16,26 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 }
 
 /** An error for the caller: a code they can branch on and a sentence; never a stack or SQL. */
-export function errorResponse(status: number, code: string, message: string): Response {
-  return json({ error: { code, message } }, status);
+export function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return json({ error: { code, message } }, status, headers);
+}
+
+/** Seconds a caller should wait before retrying after a 503 (the database or Stripe is down). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** 503 with Retry-After: the database cannot be reached right now; nothing was done. */
+export function serviceUnavailable(): Response {
+  return errorResponse(
+    503,
+    "service_unavailable",
+    "The billing database is unavailable right now; nothing was changed. Try again shortly.",
+    { "Retry-After": String(RETRY_AFTER_SECONDS) },
+  );
 }
 
 /** Answers a CORS preflight, or returns null for any other request. */

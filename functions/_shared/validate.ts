@@ -34,9 +34,67 @@ export const creditCheckoutBody = z.strictObject({
   product_code: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, { message: "product_code is not a product code" }),
 });
 
+/** A query parameter written as a plain decimal integer ("1e3", "0x10", " 5" and "" are refused). */
+const decimal = (name: string) =>
+  z.string().regex(/^\d{1,9}$/, { message: `${name} must be a whole number` }).transform(Number);
+
 export const page = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: decimal("limit").pipe(z.number().min(1).max(100)).default(20),
+  offset: decimal("offset").pipe(z.number().max(1_000_000)).default(0),
+});
+
+/** How deep a request body may nest; deeper is refused before any schema walks it. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Why a parsed JSON value cannot be taken as it is, or null when it can. Every string, keys
+ * included, must be well-formed Unicode without NUL: Postgres cannot store NUL in text or
+ * jsonb, and a lone surrogate ("\ud800") becomes U+FFFD on the way in, so two idempotency
+ * keys that differ only there would collide. Nesting is bounded so no recursive validator
+ * (or Postgres) runs out of stack. Walks iteratively, so the walk itself cannot.
+ */
+export function unacceptableJson(value: unknown): string | null {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (typeof current === "string") {
+      const problem = unacceptableText(current);
+      if (problem) return problem;
+    } else if (current !== null && typeof current === "object") {
+      if (depth >= MAX_JSON_DEPTH) return `the body nests deeper than ${MAX_JSON_DEPTH} levels`;
+      const entries = Array.isArray(current) ? current.map((item) => [null, item]) : Object.entries(current);
+      for (const [key, item] of entries) {
+        if (typeof key === "string") {
+          const problem = unacceptableText(key);
+          if (problem) return problem;
+        }
+        pending.push([item, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
+function unacceptableText(text: string): string | null {
+  if (!text.isWellFormed()) return "text must be well-formed Unicode (no lone surrogates)";
+  if (text.includes("\u0000")) return "text must not contain NUL characters";
+  return null;
+}
+
+/**
+ * The fields of a Stripe event the webhook relies on before it stores the event. A body that
+ * is signed with our secret yet lacks them is refused (400) rather than stored: it cannot
+ * have come from Stripe.
+ */
+export const stripeEventEnvelope = z.looseObject({
+  id: z.string().regex(/^evt_[A-Za-z0-9_]{1,255}$/, { message: "id is not a Stripe event id" }),
+  type: z.string().max(100).regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/, { message: "type is not a Stripe event type" }),
+  // Unix seconds up to the year 9999, so it converts to a date.
+  created: z.number().int().min(0).max(253_402_300_799),
+  livemode: z.boolean(),
+  data: z.looseObject({
+    object: z.looseObject({ id: z.string().min(1).max(255).optional() }),
+  }),
 });
 
 /** A readable one-line summary of what was wrong with the input. */

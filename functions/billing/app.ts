@@ -8,8 +8,8 @@ import { Hono, type Context } from "hono";
 import type Stripe from "stripe";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { z } from "zod";
-import { corsHeaders, errorResponse, json } from "../_shared/http.ts";
-import { DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import { corsHeaders, errorResponse, json, RETRY_AFTER_SECONDS, serviceUnavailable } from "../_shared/http.ts";
+import { dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
 import {
   consumeBody,
   creditCheckoutBody,
@@ -18,8 +18,13 @@ import {
   page,
   portalBody,
   subscriptionCheckoutBody,
+  unacceptableJson,
 } from "../_shared/validate.ts";
+import { ApiError, stripeErrorType } from "./api-error.ts";
+import { openCheckoutSession } from "./checkout-session.ts";
 import { type PlanRow, planPrice, type ProductRow, productPrice } from "./stripe-catalog.ts";
+import { customerFor, existingCustomerFor, hasLiveSubscription } from "./stripe-customer.ts";
+import { checkoutTrialDays, trialEligibility } from "./trial.ts";
 
 export interface BillingDeps {
   stripe: Stripe;
@@ -31,25 +36,6 @@ export interface BillingDeps {
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
-
-/**
- * A Stripe idempotency key for a checkout: the same organization asking for the same thing
- * within one window gets the same Checkout Session, so a double click (or a retry after a
- * timeout) cannot open two. The subscription window is long because only one subscription
- * is allowed anyway; a credit pack's is short so a second purchase soon after is a new one.
- */
-function checkoutKey(kind: "subscription" | "credits", organization: string, item: string): string {
-  const windowMs = kind === "subscription" ? 10 * 60_000 : 10_000;
-  return `checkout:${kind}:${organization}:${item}:${Math.floor(Date.now() / windowMs)}`;
-}
-const LIVE_STATUSES = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
-
-/** An error that becomes a 4xx with the envelope. */
-class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 /** SQLSTATEs of the billing functions, as HTTP. */
 function fromDatabase(error: DatabaseFailure): ApiError | undefined {
@@ -69,25 +55,34 @@ function fromDatabase(error: DatabaseFailure): ApiError | undefined {
     case "PGRST302":
       return new ApiError(401, "unauthorized", "A valid session is required.");
   }
+  // Any other data exception (class 22: a value the database refused) is the caller's input.
+  if (error.code.startsWith("22")) return new ApiError(400, "invalid_request", "A value in the request was refused.");
   return undefined;
 }
 
-/** The data of a supabase-js result, or its error as a DatabaseFailure (so one handler maps it). */
-function dataOf<R extends { data: unknown; error: { code?: string; message: string } | null }>(
-  result: R,
-): Extract<R, { error: null }>["data"] {
-  if (result.error) throw new DatabaseFailure(result.error.code ?? "", result.error.message);
-  return result.data as Extract<R, { error: null }>["data"];
-}
+const tooLarge = () => new ApiError(413, "payload_too_large", `The body must be at most ${MAX_BODY_BYTES} bytes.`);
 
+/**
+ * The request body as JSON checked against a schema. Refused, each with a 4xx: another
+ * content type, more than MAX_BODY_BYTES, bytes that are not UTF-8, text that is not JSON,
+ * text Postgres cannot hold or that does not round-trip (NUL, lone surrogates), nesting
+ * deeper than any body needs, and anything the schema does not allow.
+ */
 async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   const type = c.req.header("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
     throw new ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.");
   }
-  const text = await c.req.text();
-  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
-    throw new ApiError(413, "payload_too_large", `The body must be at most ${MAX_BODY_BYTES} bytes.`);
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = await c.req.arrayBuffer();
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  let text: string;
+  try {
+    // fatal: two bodies that differ only in invalid bytes must not both read as U+FFFD.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError(400, "invalid_request", "The body must be UTF-8 text.");
   }
   let body: unknown;
   try {
@@ -95,6 +90,8 @@ async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   } catch {
     throw new ApiError(400, "invalid_json", "The body is not valid JSON.");
   }
+  const unacceptable = unacceptableJson(body);
+  if (unacceptable) throw new ApiError(400, "invalid_request", `The body was refused: ${unacceptable}.`);
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw new ApiError(400, "invalid_request", describeIssues(parsed.error));
   return parsed.data;
@@ -152,33 +149,6 @@ export function createBillingApp(deps: BillingDeps): Hono {
     }
   };
 
-  /** The organization's Stripe customer, created once (deterministic idempotency key) and claimed in our table. */
-  const customerFor = async (organization: string): Promise<string> => {
-    const data = dataOf(await deps.service.from("organizations").select("id, name, stripe_customer_id")
-      .eq("id", organization).single());
-    if (data.stripe_customer_id) return data.stripe_customer_id;
-    const customer = await deps.stripe.customers.create(
-      { name: data.name, metadata: { organization_id: organization } },
-      { idempotencyKey: `customer:${organization}` },
-    );
-    try {
-      await rpc(deps.service, "link_stripe_customer", {
-        p_event_id: null,
-        p_organization_id: organization,
-        p_stripe_customer_id: customer.id,
-      });
-      return customer.id;
-    } catch (error) {
-      // Someone linked another customer first (an older key, a manual link): use theirs.
-      if (error instanceof DatabaseFailure && error.code === "PT409") {
-        const { data: again } = await deps.service.from("organizations").select("stripe_customer_id")
-          .eq("id", organization).single();
-        if (again?.stripe_customer_id) return again.stripe_customer_id;
-      }
-      throw error;
-    }
-  };
-
   /**
    * One subscription per organization: an older subscription Checkout Session still open (a
    * tab left open, another plan chosen earlier) could be paid as well and start a second
@@ -198,9 +168,15 @@ export function createBillingApp(deps: BillingDeps): Hono {
 
   app.get("/plans", async (c) => {
     const data = dataOf(await asCaller(c).from("subscription_plans")
-      .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days")
+      .select("code, name, description, currency, monthly_unit_amount, annual_unit_amount, monthly_credits, annual_credits, features, trial_days, trial_credits")
       .eq("is_active", true).order("sort_order"));
-    return json({ plans: data });
+    // ?organization_id= adds whether that organization's checkout would include a trial.
+    const organization = c.req.query("organization_id");
+    if (organization === undefined) return json({ plans: data });
+    const parsed = organizationId.safeParse(organization);
+    if (!parsed.success) throw new ApiError(400, "invalid_request", "The organization id must be a UUID.");
+    await requireMember(c, parsed.data);
+    return json({ plans: data, trial: await trialEligibility(asCaller(c), parsed.data) });
   });
 
   app.get("/credit-products", async (c) => {
@@ -213,18 +189,18 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.post("/subscription/checkout", async (c) => {
     const body = await readJson(c, subscriptionCheckoutBody);
     await requireManager(c, body.organization_id);
-    const live = dataOf(await deps.service.from("organization_subscriptions").select("id")
-      .eq("organization_id", body.organization_id).in("status", LIVE_STATUSES).limit(1));
-    if (live && live.length > 0) {
+    if (await hasLiveSubscription(deps.service, body.organization_id)) {
       throw new ApiError(409, "subscription_exists", "The organization already has a subscription: change it in the customer portal.");
     }
     const plan = dataOf(await deps.service.from("subscription_plans").select("*")
       .eq("code", body.plan_code).eq("is_active", true).maybeSingle<PlanRow>());
     if (!plan) throw new ApiError(404, "plan_not_found", `There is no active plan ${body.plan_code}.`);
 
-    const customer = await customerFor(body.organization_id);
+    // One trial per owner: the database says whether this organization may have one.
+    const trialDays = await checkoutTrialDays(asCaller(c), body.organization_id, plan);
+    const customer = await customerFor(deps.stripe, deps.service, body.organization_id);
     const price = await planPrice(deps.stripe, deps.service, plan, body.interval);
-    const session = await deps.stripe.checkout.sessions.create({
+    const session = await openCheckoutSession(deps.stripe, "subscription", body.organization_id, {
       mode: "subscription",
       customer,
       line_items: [{ price, quantity: 1 }],
@@ -232,11 +208,11 @@ export function createBillingApp(deps: BillingDeps): Hono {
       metadata: { organization_id: body.organization_id, plan_code: plan.code },
       subscription_data: {
         metadata: { organization_id: body.organization_id, plan_code: plan.code },
-        ...(plan.trial_days > 0 && { trial_period_days: plan.trial_days }),
+        ...(trialDays !== undefined && { trial_period_days: trialDays }),
       },
       success_url: `${deps.appUrl}/?checkout=success&kind=subscription&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=subscription`,
-    }, { idempotencyKey: checkoutKey("subscription", body.organization_id, `${plan.code}:${body.interval}`) });
+    });
     await expireOtherSubscriptionCheckouts(customer, session.id);
     return json({ url: session.url });
   });
@@ -244,13 +220,12 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.post("/subscription/portal", async (c) => {
     const body = await readJson(c, portalBody);
     await requireManager(c, body.organization_id);
-    const data = dataOf(await deps.service.from("organizations").select("stripe_customer_id")
-      .eq("id", body.organization_id).single());
-    if (!data.stripe_customer_id) {
+    const customer = await existingCustomerFor(deps.stripe, deps.service, body.organization_id);
+    if (!customer) {
       throw new ApiError(409, "no_customer", "The organization has no billing account yet: subscribe or buy credits first.");
     }
     const session = await deps.stripe.billingPortal.sessions.create({
-      customer: data.stripe_customer_id,
+      customer,
       return_url: `${deps.appUrl}/?portal=returned`,
     });
     return json({ url: session.url });
@@ -302,10 +277,10 @@ export function createBillingApp(deps: BillingDeps): Hono {
     const product = dataOf(await deps.service.from("credit_products").select("*")
       .eq("code", body.product_code).eq("is_active", true).maybeSingle<ProductRow>());
     if (!product) throw new ApiError(404, "product_not_found", `There is no active credit pack ${body.product_code}.`);
-    const customer = await customerFor(body.organization_id);
+    const customer = await customerFor(deps.stripe, deps.service, body.organization_id);
     const price = await productPrice(deps.stripe, deps.service, product);
     const metadata = { organization_id: body.organization_id, product_code: product.code };
-    const session = await deps.stripe.checkout.sessions.create({
+    const session = await openCheckoutSession(deps.stripe, "credits", body.organization_id, {
       mode: "payment",
       customer,
       line_items: [{ price, quantity: 1 }],
@@ -314,7 +289,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
       payment_intent_data: { metadata },
       success_url: `${deps.appUrl}/?checkout=success&kind=credits&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${deps.appUrl}/?checkout=cancelled&kind=credits`,
-    }, { idempotencyKey: checkoutKey("credits", body.organization_id, product.code) });
+    });
     return json({ url: session.url });
   });
 
@@ -339,11 +314,18 @@ export function createBillingApp(deps: BillingDeps): Hono {
     if (!parsed.success) throw new ApiError(400, "invalid_request", describeIssues(parsed.error));
     await requireMember(c, organization);
     const { limit, offset } = parsed.data;
-    const { data, error, count } = await asCaller(c).from("billing_history")
+    const db = asCaller(c);
+    const result = await db.from("billing_history")
       .select("id, kind, status, description, amount, currency, invoice_url, invoice_pdf_url, receipt_url, occurred_at", { count: "exact" })
       .eq("organization_id", organization).order("occurred_at", { ascending: false }).range(offset, offset + limit - 1);
-    if (error) throw new DatabaseFailure(error.code ?? "", error.message);
-    return json({ history: data, total: count, limit, offset });
+    if (result.error?.code === "PGRST103") {
+      // PostgREST answers 416 for a range past the end: that is an empty page, with the total.
+      const total = await db.from("billing_history").select("id", { count: "exact", head: true })
+        .eq("organization_id", organization);
+      dataOf(total);
+      return json({ history: [], total: total.count ?? 0, limit, offset });
+    }
+    return json({ history: dataOf(result), total: result.count, limit, offset });
   });
 
   app.options("*", () => new Response(null, { status: 204, headers: corsHeaders }));
@@ -351,11 +333,20 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.onError((error) => {
     if (error instanceof ApiError) return errorResponse(error.status, error.code, error.message);
     if (error instanceof DatabaseFailure) {
+      if (error.unavailable) return serviceUnavailable();
       const mapped = fromDatabase(error);
       if (mapped) return errorResponse(mapped.status, mapped.code, mapped.message);
     }
     if (isStripeUnavailable(error)) {
-      return errorResponse(503, "payment_provider_unavailable", "Stripe could not be reached; try again shortly.");
+      return errorResponse(503, "payment_provider_unavailable", "Stripe could not be reached; try again shortly.", {
+        "Retry-After": String(RETRY_AFTER_SECONDS),
+      });
+    }
+    if (isStripeRefusal(error)) {
+      // Stripe refused a request we built (what we sent no longer fits what Stripe holds):
+      // not the caller's fault and not retriable as it is; its message may name our objects.
+      console.error(JSON.stringify({ message: "Stripe refused a billing request", error: String(error) }));
+      return errorResponse(502, "payment_provider_rejected", "The payment provider refused the request; nothing was charged. Try again later or contact support.");
     }
     console.error(JSON.stringify({ message: "billing request failed", error: String(error) }));
     return errorResponse(500, "internal_error", "Something went wrong on our side.");
@@ -365,8 +356,14 @@ export function createBillingApp(deps: BillingDeps): Hono {
 }
 
 function isStripeUnavailable(error: unknown): boolean {
-  const type = (error as { type?: string } | null)?.type;
+  const type = stripeErrorType(error);
   return type === "StripeConnectionError" || type === "StripeAPIError" || type === "StripeRateLimitError";
+}
+
+/** Stripe answered "invalid request" (400/404) or "idempotency key reused with other parameters". */
+function isStripeRefusal(error: unknown): boolean {
+  const type = stripeErrorType(error);
+  return type === "StripeInvalidRequestError" || type === "StripeIdempotencyError";
 }
 
 

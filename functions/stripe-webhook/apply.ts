@@ -29,8 +29,15 @@ export type Outcome = { status: "processed" } | { status: "ignored"; reason: str
 const ignored = (reason: string): Outcome => ({ status: "ignored", reason });
 const processed: Outcome = { status: "processed" };
 
-/** Re-reads a subscription from Stripe and applies its current state; returns its organization. */
-async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscriptionId: string): Promise<string | null> {
+/**
+ * Re-reads a subscription from Stripe and applies its current state; returns its organization
+ * and the subscription as read, for anything else the event does (never the event's copy).
+ */
+async function syncSubscriptionAsRead(
+  deps: ApplyDeps,
+  eventId: string | null,
+  subscriptionId: string,
+): Promise<{ organizationId: string; subscription: Stripe.Subscription } | null> {
   const observedAt = deps.now();
   const subscription = await deps.stripe.subscriptions.retrieve(subscriptionId);
   const customerId = idOf(subscription.customer);
@@ -42,7 +49,12 @@ async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscri
     p_organization_id: organizationId,
     ...subscriptionState(subscription, observedAt),
   });
-  return organizationId;
+  return { organizationId, subscription };
+}
+
+/** Re-reads a subscription from Stripe and applies its current state; returns its organization. */
+async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscriptionId: string): Promise<string | null> {
+  return (await syncSubscriptionAsRead(deps, eventId, subscriptionId))?.organizationId ?? null;
 }
 
 /** The receipt of a payment intent's charge, when there was a charge and Stripe issued one. */
@@ -174,9 +186,15 @@ async function applyChargeRefunded(deps: ApplyDeps, event: Stripe.Event, snapsho
   return processed;
 }
 
-async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, subscription: Stripe.Subscription) {
-  const organizationId = await syncSubscription(deps, null, subscription.id);
-  if (!organizationId) return ignored(`subscription ${subscription.id} is for a customer we do not know`);
+async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, snapshot: Stripe.Subscription) {
+  const synced = await syncSubscriptionAsRead(deps, null, snapshot.id);
+  if (!synced) return ignored(`subscription ${snapshot.id} is for a customer we do not know`);
+  // The trial as Stripe has it now: the event's copy may be stale (the trial was extended,
+  // shortened or ended since it was sent), so members are told what holds now.
+  const { organizationId, subscription } = synced;
+  if (subscription.status !== "trialing" || subscription.trial_end === null) {
+    return ignored(`subscription ${subscription.id} is no longer in its trial`);
+  }
   const trialEnd = fromUnix(subscription.trial_end);
   await deps.rpc("raise_billing_alert", {
     p_organization_id: organizationId,

@@ -7,14 +7,18 @@
  * - Applying writes its effects and marks the event processed in one transaction.
  * - Unhandled types and unknown customers are acknowledged (200) and logged, never 4xx:
  *   Stripe would retry for days and then disable the endpoint.
+ * - A body signed with our secret that is not a Stripe event (no event id, type or creation
+ *   time, text Postgres cannot store) is a 400 and nothing is stored.
  * - A failure that will fail again (data we refuse) parks the event with its error and is
- *   acknowledged; anything else (Stripe or the database unreachable) is a 500, so Stripe retries.
+ *   acknowledged; the database unreachable is a 503 with Retry-After, anything else a 500,
+ *   so Stripe retries.
  * - `POST /stripe-webhook/redrive/<event id>` with the service role key applies a parked event
  *   again, once whatever made it fail is fixed.
  */
 import Stripe from "stripe";
-import { errorResponse, json } from "../_shared/http.ts";
+import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
 import { DatabaseFailure } from "../_shared/supabase.ts";
+import { describeIssues, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
 import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
 
 export interface WebhookDeps extends ApplyDeps {
@@ -37,6 +41,23 @@ function isPermanent(error: unknown): boolean {
   if (error instanceof DatabaseFailure) return error.permanent;
   if (error instanceof Stripe.errors.StripeInvalidRequestError) return true;
   return false;
+}
+
+/** The database (or its gateway) is down: Stripe should retry, and a 503 says so. */
+function unavailable(error: unknown): boolean {
+  return error instanceof DatabaseFailure && error.unavailable;
+}
+
+/** Why a verified body is not an event we can store, or null. */
+function notAnEvent(event: unknown): string | null {
+  const unacceptable = unacceptableJson(event);
+  if (unacceptable) return unacceptable;
+  const envelope = stripeEventEnvelope.safeParse(event);
+  if (!envelope.success) return describeIssues(envelope.error);
+  if (handles(envelope.data.type) && typeof envelope.data.data.object.id !== "string") {
+    return "data.object.id: the object of a handled event needs an id";
+  }
+  return null;
 }
 
 function describe(error: unknown): string {
@@ -69,11 +90,13 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
           await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "parked", p_error: describe(error) });
         } catch (parkError) {
           deps.log("could not park event", { event: event.id, error: describe(parkError) });
+          if (unavailable(parkError)) return serviceUnavailable();
           return errorResponse(500, "storage_unavailable", "The event could not be parked; Stripe will retry.");
         }
         return json({ received: true, status: "parked" });
       }
       deps.log("event failed, Stripe will retry", { event: event.id, type: event.type, error: describe(error) });
+      if (unavailable(error)) return serviceUnavailable();
       return errorResponse(500, "apply_failed", "The event could not be applied right now; Stripe will retry.");
     }
   };
@@ -93,6 +116,7 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
       if (error instanceof DatabaseFailure && error.code === "PT409") {
         return errorResponse(409, "event_not_parked", `Event ${eventId} is not parked.`);
       }
+      if (unavailable(error)) return serviceUnavailable();
       throw error;
     }
     return await applyRecorded(payload);
@@ -118,6 +142,11 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     } catch {
       return errorResponse(400, "invalid_signature", "The Stripe signature does not match this payload.");
     }
+    const refused = notAnEvent(event);
+    if (refused) {
+      deps.log("signed body refused", { reason: refused });
+      return errorResponse(400, "invalid_event", `The body is not a Stripe event we can store: ${refused}.`);
+    }
 
     // An unhandled type is stored as ignored in the same call: nothing to apply, one round trip.
     const handled = handles(event.type);
@@ -128,11 +157,12 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
         p_type: event.type,
         p_created_at: new Date(event.created * 1000).toISOString(),
         p_livemode: event.livemode,
-        p_payload: JSON.parse(body),
+        p_payload: event,
         p_handled: handled,
       });
     } catch (error) {
       deps.log("could not record event", { event: event.id, error: describe(error) });
+      if (unavailable(error)) return serviceUnavailable();
       return errorResponse(500, "storage_unavailable", "The event could not be stored; Stripe will retry.");
     }
     if (!handled && !recorded.duplicate) {

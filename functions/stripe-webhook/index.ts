@@ -4,7 +4,7 @@
  */
 import { functionEnv } from "../_shared/env.ts";
 import { preflight } from "../_shared/http.ts";
-import { rpc, serviceClient } from "../_shared/supabase.ts";
+import { DatabaseFailure, rpc, serviceClient } from "../_shared/supabase.ts";
 import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
 import { createWebhookHandler } from "./handler.ts";
 
@@ -21,9 +21,10 @@ const handle = createWebhookHandler({
   now: () => new Date(),
   rpc: (fn, args) => rpc(db, fn, args),
   organizationOfCustomer: async (customerId) => {
-    const { data, error } = await db.from("organizations").select("id").eq("stripe_customer_id", customerId)
+    const { data, error, status } = await db.from("organizations").select("id").eq("stripe_customer_id", customerId)
       .maybeSingle();
-    if (error) throw new Error(`could not look up customer ${customerId}: ${error.message}`);
+    // A DatabaseFailure, so the database being down is a 503 (Stripe retries) like every other call.
+    if (error) throw new DatabaseFailure(error.code ?? "", `could not look up customer ${customerId}: ${error.message}`, status);
     return data?.id ?? null;
   },
   log: (message, fields) => console.log(JSON.stringify({ message, ...fields })),

@@ -124,7 +124,7 @@ test("a database that cannot apply a webhook now gets a 5xx (Stripe retries); th
       assert.equal(response.status, 200, `${event.type}: ${JSON.stringify(response.body)}`);
     }
     const lots = await db.from("credit_lots").select("reference, granted").eq("organization_id", organizationId);
-    assert.deepEqual(lots.data, [{ reference: paid.data.object.id, granted: 1000 }], "the invoice granted once");
+    assert.deepEqual(lots.data, [{ reference: paid.data.object.id, granted: 500 }], "the trial invoice granted (Starter's trial allowance) once");
     assert.equal((await latestSubscription(owner, organizationId))?.status, "trialing");
   } finally {
     await locker?.end().catch(() => {});

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
 import Stripe from "stripe";
 import { z } from "zod";
-import type { Billing } from "./billing.ts";
+import { type Billing, deletedCustomer, isDeleted } from "./billing.ts";
 import { invalidRequest, resourceMissing, StripeApiError, unsupported } from "./errors.ts";
 import { bool, decodeForm, expand, type FormObject, int, metadata, oneOf, pagination, parseParams, str } from "./form.ts";
 import { buildCheckoutSession, buildPortalSession, buildPrice, buildProduct } from "./objects.ts";
@@ -266,19 +266,26 @@ export function mountApi(app: Hono, ctx: ApiContext): void {
   route("GET", "/v1/customers/search", (raw) => {
     const p = parseParams(searchParams, raw);
     const clauses = parseSearchQuery(p.query, ["email", "name", "phone"]);
-    const found = [...store.customers.values()].reverse().filter((c) => matchesSearch(c.metadata, { email: c.email, name: c.name, phone: c.phone }, clauses));
+    const found = [...store.customers.values()].reverse().filter((c) => !isDeleted(c) && matchesSearch(c.metadata, { email: c.email, name: c.name, phone: c.phone }, clauses));
     return searchResult(found, "/v1/customers/search", p.limit);
   });
 
   route("GET", "/v1/customers", (raw) => {
     const p = parseParams(z.object({ ...pagination, email: z.string().optional() }).strict(), raw);
-    const all = [...store.customers.values()].filter((c) => p.email === undefined || c.email === p.email);
+    const all = [...store.customers.values()].filter((c) => !isDeleted(c) && (p.email === undefined || c.email === p.email));
     return listOf(all, "/v1/customers", p);
   });
 
   route("GET", "/v1/customers/:id", (raw, c) => {
     parseParams(z.object({ expand }).strict(), raw);
-    return billing.customer(c.req.param("id") ?? "");
+    const id = c.req.param("id") ?? "";
+    const stored = store.customers.get(id);
+    return stored && isDeleted(stored) ? deletedCustomer(id) : billing.customer(id);
+  });
+
+  route("DELETE", "/v1/customers/:id", (raw, c) => {
+    parseParams(z.object({}).strict(), raw);
+    return billing.deleteCustomer(c.req.param("id") ?? "");
   });
 
   route("POST", "/v1/customers/:id", (raw, c) => {

@@ -80,6 +80,16 @@ function idOf(value: string | { id: string } | null): string | null {
 }
 
 /** Normalizes a typed card number (spaces and dashes allowed). */
+/** Whether a customer was deleted (DELETE /v1/customers/:id). */
+export function isDeleted(customer: Stripe.Customer): boolean {
+  return (customer as { deleted?: boolean }).deleted === true;
+}
+
+/** What Stripe answers for a deleted customer. */
+export function deletedCustomer(id: string): Stripe.DeletedCustomer {
+  return { id, object: "customer", deleted: true };
+}
+
 export function normalizeCardNumber(input: string): string {
   return input.replace(/[\s-]/g, "");
 }
@@ -97,7 +107,7 @@ export class Billing {
 
   customer(id: string, param = "id"): Stripe.Customer {
     const customer = this.store.customers.get(id);
-    if (!customer) throw resourceMissing("customer", id, param);
+    if (!customer || isDeleted(customer)) throw resourceMissing("customer", id, param);
     return customer;
   }
 
@@ -158,6 +168,22 @@ export class Billing {
     this.store.customers.set(id, customer);
     this.store.emit("customer.created", customer, { customer: id });
     return customer;
+  }
+
+  /**
+   * Deletes a customer as Stripe does: its live subscriptions are canceled at once, and it
+   * reads back as `{id, object: "customer", deleted: true}` and can be used for nothing else.
+   * Kept in the store (marked) rather than removed, so a read still says "deleted".
+   */
+  deleteCustomer(id: string): Stripe.DeletedCustomer {
+    const customer = this.customer(id);
+    for (const subscription of this.store.subscriptions.values()) {
+      const live = subscription.status !== "canceled" && subscription.status !== "incomplete_expired";
+      if (live && this.customerIdOf(subscription) === id) this.cancelNow(subscription);
+    }
+    this.store.emit("customer.deleted", customer, { customer: id });
+    (customer as { deleted?: boolean }).deleted = true;
+    return deletedCustomer(id);
   }
 
   /** Creates a card payment method from a test card number and makes it the customer's default. */

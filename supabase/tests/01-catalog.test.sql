@@ -130,7 +130,7 @@ select results_eq(
       order by 1 $$,
   $$ values ('add_organization_member'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'), ('get_credit_balance'),
             ('remove_organization_member'), ('set_credit_precedence'), ('set_low_balance_threshold'),
-            ('update_organization_member_role') $$,
+            ('trial_eligibility'), ('update_organization_member_role') $$,
   'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
 );
 

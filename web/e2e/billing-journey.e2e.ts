@@ -125,14 +125,14 @@ describe("a member's billing journey in the browser", () => {
     await shows(page.getByText("Payment applied."), WEBHOOK_TIMEOUT_MS);
     assert.equal(new URL(page.url()).search, "", "the return parameters leave the address bar");
 
-    // Starter has a 14-day trial, so trialing is its true status; the trial grants the plan's credits.
+    // Starter has a 14-day trial, so trialing is its true status; the trial grants the plan's trial credits.
     await shows(page.getByText("Starter (monthly)"));
     await shows(page.getByRole("definition").filter({ hasText: /^trialing$/ }));
     await shows(page.getByText("Trial ends"));
     await shows(page.getByText("Current period ends"));
-    await shows(page.getByText("Balance: 1,000 credits"));
+    await shows(page.getByText("Balance: 500 credits"));
     const balance = page.getByRole("region", { name: "Credit balance" });
-    await shows(balance.getByRole("definition").filter({ hasText: /^1,000 credits on / }));
+    await shows(balance.getByRole("definition").filter({ hasText: /^500 credits on / }));
     await page.getByRole("button", { name: "Close" }).click();
     await page.getByText("Payment applied.").waitFor({ state: "hidden" });
   });
@@ -149,7 +149,7 @@ describe("a member's billing journey in the browser", () => {
     assert.equal(consumed.status, 200, JSON.stringify(consumed.body));
     assert.deepEqual(consumed.body.credits_consumed, 100);
 
-    await shows(page.getByText("Balance: 900 credits"), LIVE_REFRESH_TIMEOUT_MS);
+    await shows(page.getByText("Balance: 400 credits"), LIVE_REFRESH_TIMEOUT_MS);
     await shows(page.getByRole("img", { name: "Credits used per day, 100 in total" }), LIVE_REFRESH_TIMEOUT_MS);
     await shows(page.getByRole("list", { name: "Credits by event, last 30 days" }).getByRole("listitem").filter({ hasText: /^ai_inference 100$/ }));
     await screenshot(page, "overview");
@@ -169,7 +169,7 @@ describe("a member's billing journey in the browser", () => {
     await shows(page.getByRole("heading", { name: "Pay" }));
     await payOnCheckoutPage(page, "Pay");
     await shows(page.getByText("Payment applied."), WEBHOOK_TIMEOUT_MS);
-    await shows(page.getByText("Balance: 1,900 credits"));
+    await shows(page.getByText("Balance: 1,400 credits"));
     await page.getByRole("button", { name: "Close" }).click();
 
     await openTab(page, "Credits");
@@ -233,7 +233,7 @@ describe("a member's billing journey in the browser", () => {
     await page.setViewportSize(PHONE);
     await page.getByRole("button", { name: "Close" }).click();
     await openTab(page, "Overview");
-    await shows(page.getByText("Balance: 1,900 credits"));
+    await shows(page.getByText("Balance: 1,400 credits"));
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `the page does not scroll sideways at ${PHONE.width}px (overflow ${overflow}px)`);
     await screenshot(page, "overview-phone");

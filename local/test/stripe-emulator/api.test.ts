@@ -78,6 +78,40 @@ describe("customers", () => {
     assert.equal(error.message, "No such customer: 'cus_doesnotexist'");
   });
 
+  test("delete cancels the customer's live subscriptions; the customer then reads back as deleted and can be used for nothing", async () => {
+    const { monthly } = await createCatalog(h.stripe);
+    const customer = await h.stripe.customers.create({ email: "leaving@acme.test", metadata: { organization_id: "org_leaving" } });
+    const session = await h.stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer: customer.id,
+      line_items: [{ price: monthly.id, quantity: 1 }],
+      success_url: "http://app.test/billing",
+    });
+    assert.equal((await submitCheckout(session, "4242 4242 4242 4242")).status, 303);
+    const subscription = (await h.stripe.subscriptions.list({ customer: customer.id })).data[0]!;
+    assert.equal(subscription.status, "active");
+
+    const deleted = await h.stripe.customers.del(customer.id);
+    assert.deepEqual(deleted, { ...deleted, id: customer.id, object: "customer", deleted: true });
+    assert.equal((await h.stripe.subscriptions.retrieve(subscription.id)).status, "canceled", "Stripe cancels them at once");
+    const read = await h.stripe.customers.retrieve(customer.id);
+    assert.equal((read as Stripe.DeletedCustomer).deleted, true, "a read says deleted");
+    assert.equal((await h.stripe.customers.search({ query: "metadata['organization_id']:'org_leaving'" })).data.length, 0);
+    assert.ok(!(await h.stripe.customers.list({ email: "leaving@acme.test" })).data.length, "not listed");
+
+    const checkout = await stripeError(h.stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer: customer.id,
+      line_items: [{ price: monthly.id, quantity: 1 }],
+      success_url: "http://app.test/billing",
+    }));
+    assert.equal(checkout.code, "resource_missing");
+    assert.equal(checkout.param, "customer");
+    const portal = await stripeError(h.stripe.billingPortal.sessions.create({ customer: customer.id }));
+    assert.equal(portal.code, "resource_missing");
+    assert.equal((await stripeError(h.stripe.customers.del(customer.id))).code, "resource_missing", "deleting twice");
+  });
+
   test("an unsupported search clause is a 400, not a wrong answer", async () => {
     const error = await stripeError(h.stripe.customers.search({ query: "created>1000" }));
     assert.equal(error.statusCode, 400);

@@ -18,6 +18,7 @@ export function plan(code: string, overrides: Partial<PlanRow> = {}): PlanRow {
     annual_credits: 12000,
     features: ["Email support"],
     trial_days: 14,
+    trial_credits: 500,
     is_active: true,
     sort_order: 10,
     stripe_product_id: null,

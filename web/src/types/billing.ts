@@ -51,6 +51,13 @@ export const creditBalanceSchema = z.object({
 });
 export type CreditBalance = z.infer<typeof creditBalanceSchema>;
 
+/** `trial_eligibility` result: whether a checkout would include a free trial, and why not. */
+export const trialEligibilitySchema = z.object({
+  eligible: z.boolean(),
+  reason: z.nullable(z.string()),
+});
+export type TrialEligibility = z.infer<typeof trialEligibilitySchema>;
+
 /** What checkout and portal calls of the billing Edge Function return. */
 export const redirectSchema = z.object({ url: z.url() });
 export type BillingRedirect = z.infer<typeof redirectSchema>;

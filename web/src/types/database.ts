@@ -255,17 +255,63 @@ isOneToOne: false
                   ]
                 },"subscription_plans": {
                   Row: {
-                    "annual_credits": number,"annual_unit_amount": number,"code": string,"created_at": string,"currency": string,"description": string,"features": NonNullable<Json>,"id": string,"is_active": boolean,"monthly_credits": number,"monthly_unit_amount": number,"name": string,"sort_order": number,"stripe_annual_price_id": string | null,"stripe_monthly_price_id": string | null,"stripe_product_id": string | null,"trial_days": number,"updated_at": string
+                    "annual_credits": number,"annual_unit_amount": number,"code": string,"created_at": string,"currency": string,"description": string,"features": NonNullable<Json>,"id": string,"is_active": boolean,"monthly_credits": number,"monthly_unit_amount": number,"name": string,"sort_order": number,"stripe_annual_price_id": string | null,"stripe_monthly_price_id": string | null,"stripe_product_id": string | null,"trial_credits": number,"trial_days": number,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "annual_credits": number,"annual_unit_amount": number,"code": string,"created_at"?: string,"currency"?: string,"description"?: string,"features"?: NonNullable<Json>,"id"?: string,"is_active"?: boolean,"monthly_credits": number,"monthly_unit_amount": number,"name": string,"sort_order"?: number,"stripe_annual_price_id"?: string | null,"stripe_monthly_price_id"?: string | null,"stripe_product_id"?: string | null,"trial_days"?: number,"updated_at"?: string
+                    "annual_credits": number,"annual_unit_amount": number,"code": string,"created_at"?: string,"currency"?: string,"description"?: string,"features"?: NonNullable<Json>,"id"?: string,"is_active"?: boolean,"monthly_credits": number,"monthly_unit_amount": number,"name": string,"sort_order"?: number,"stripe_annual_price_id"?: string | null,"stripe_monthly_price_id"?: string | null,"stripe_product_id"?: string | null,"trial_credits"?: number,"trial_days"?: number,"updated_at"?: string
                   }
                   Update: {
-                    "annual_credits"?: number,"annual_unit_amount"?: number,"code"?: string,"created_at"?: string,"currency"?: string,"description"?: string,"features"?: NonNullable<Json>,"id"?: string,"is_active"?: boolean,"monthly_credits"?: number,"monthly_unit_amount"?: number,"name"?: string,"sort_order"?: number,"stripe_annual_price_id"?: string | null,"stripe_monthly_price_id"?: string | null,"stripe_product_id"?: string | null,"trial_days"?: number,"updated_at"?: string
+                    "annual_credits"?: number,"annual_unit_amount"?: number,"code"?: string,"created_at"?: string,"currency"?: string,"description"?: string,"features"?: NonNullable<Json>,"id"?: string,"is_active"?: boolean,"monthly_credits"?: number,"monthly_unit_amount"?: number,"name"?: string,"sort_order"?: number,"stripe_annual_price_id"?: string | null,"stripe_monthly_price_id"?: string | null,"stripe_product_id"?: string | null,"trial_credits"?: number,"trial_days"?: number,"updated_at"?: string
                   }
                   Relationships: [
                     
+                  ]
+                },"subscription_trials": {
+                  Row: {
+                    "created_at": string,"grants_allowance": boolean,"id": string,"organization_id": string | null,"stripe_subscription_id": string,"trial_start": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"grants_allowance": boolean,"id"?: string,"organization_id"?: string | null,"stripe_subscription_id": string,"trial_start": string
+                  }
+                  Update: {
+                    "created_at"?: string,"grants_allowance"?: boolean,"id"?: string,"organization_id"?: string | null,"stripe_subscription_id"?: string,"trial_start"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "subscription_trials_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"trial_owners": {
+                  Row: {
+                    "created_at": string,"organization_id": string | null,"subscription_trial_id": string,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"organization_id"?: string | null,"subscription_trial_id": string,"user_id": string
+                  }
+                  Update: {
+                    "created_at"?: string,"organization_id"?: string | null,"subscription_trial_id"?: string,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "trial_owners_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "trial_owners_subscription_trial_id_fkey"
+      columns: ["subscription_trial_id"]
+isOneToOne: false
+      referencedRelation: "subscription_trials"
+      referencedColumns: ["id"]
+    }
                   ]
                 }
           }
@@ -348,7 +394,7 @@ isOneToOne: false
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
                            },
 "record_stripe_event":
-{ Args: { "p_created_at": string,"p_event_id": string,"p_livemode": boolean,"p_payload": Json,"p_type": string }; Returns: Json
+{ Args: { "p_created_at": string,"p_event_id": string,"p_handled"?: boolean,"p_livemode": boolean,"p_payload": Json,"p_type": string }; Returns: Json
                            },
 "redrive_stripe_event":
 { Args: { "p_event_id": string }; Returns: Json
@@ -364,6 +410,11 @@ isOneToOne: false
                            },
 "set_low_balance_threshold":
 { Args: { "p_organization_id": string,"p_threshold": number }; Returns: undefined
+                           },
+"trial_eligibility":
+{ Args: { "p_organization_id": string }; Returns: {
+              "eligible": boolean,"reason": string
+            }[]
                            },
 "update_organization_member_role":
 { Args: { "p_organization_id": string,"p_role": string,"p_user_id": string }; Returns: undefined

@@ -7,10 +7,11 @@ import PlansTab from "./plans-tab";
 
 const plans = [plan("starter"), plan("professional", { monthly_unit_amount: 4900, annual_unit_amount: 49000, sort_order: 20 })];
 
-function backend(current: unknown[]) {
+function backend(current: unknown[], trial = { eligible: true, reason: null as string | null }) {
   return ({ path }: { path: string }) => {
     if (path === "/rest/v1/subscription_plans") return json(plans);
     if (path === "/rest/v1/organization_subscriptions") return json(current);
+    if (path === "/rest/v1/rpc/trial_eligibility") return json([trial]);
     return undefined;
   };
 }
@@ -54,5 +55,20 @@ describe("Plans tab, role-based visibility", () => {
     );
     expect(await screen.findByRole("alert")).toHaveTextContent("Plans could not be loaded.");
     expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+});
+
+describe("Plans tab, free trial", () => {
+  it("promises the free trial and its credits while the organization may still have one", async () => {
+    const view = renderWithBackend(<PlansTab organizationId={ORG} role="owner" />, backend([]));
+    expect(await screen.findAllByText("14-day free trial with 500 credits")).toHaveLength(2);
+    expect(view.calls).toContain(`POST /rest/v1/rpc/trial_eligibility`);
+  });
+
+  it("says the trial has been used, instead of promising one, when an owner already had a trial", async () => {
+    renderWithBackend(<PlansTab organizationId={ORG} role="owner" />, backend([], { eligible: false, reason: "trial_used" }));
+    expect(await screen.findAllByText(/^Your free trial has been used/)).toHaveLength(2);
+    expect(screen.queryByText(/free trial with/)).not.toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Choose Starter" })).toBeInTheDocument();
   });
 });

@@ -10,18 +10,34 @@ import { ManagerOnly } from "../../components/manager-only";
 import { SubscriptionStatusBadge } from "../../components/subscription-status";
 import { useOpenCustomerPortal } from "../api/open-customer-portal";
 import { useStartSubscriptionCheckout } from "../api/start-subscription-checkout";
+import { useTrialEligibility } from "../api/get-trial-eligibility";
 
 const LIVE = new Set(["trialing", "active", "past_due", "unpaid", "incomplete", "paused"]);
+
+/** What a plan card says about the free trial: offered, already used, or nothing (not known, or not relevant). */
+type TrialOffer = "offered" | "used" | "hidden";
+
+function TrialLine({ plan, offer }: { plan: SubscriptionPlan; offer: TrialOffer }) {
+  if (plan.trial_days <= 0 || offer === "hidden") return null;
+  if (offer === "used") return <p className="muted">Your free trial has been used: this plan is billed from the first day.</p>;
+  return (
+    <p>
+      {plan.trial_days}-day free trial{plan.trial_credits > 0 ? ` with ${formatCredits(plan.trial_credits)}` : ""}
+    </p>
+  );
+}
 
 function PlanCard({
   plan,
   interval,
   isCurrent,
+  trial,
   action,
 }: {
   plan: SubscriptionPlan;
   interval: BillingInterval;
   isCurrent: boolean;
+  trial: TrialOffer;
   action: React.ReactNode;
 }) {
   const price = interval === "month" ? plan.monthly_unit_amount : plan.annual_unit_amount;
@@ -41,7 +57,7 @@ function PlanCard({
       <p>
         {formatCredits(credits)} per {interval === "month" ? "month" : "year"}
       </p>
-      {plan.trial_days > 0 ? <p>{plan.trial_days}-day free trial</p> : null}
+      <TrialLine plan={plan} offer={trial} />
       <p className="muted">{plan.description}</p>
       <ul className="features">
         {plan.features.map((feature) => (
@@ -58,6 +74,7 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
   const [interval, setInterval] = useState<BillingInterval>("month");
   const plans = usePlans();
   const subscription = useSubscription(organizationId);
+  const eligibility = useTrialEligibility(organizationId);
   const checkout = useStartSubscriptionCheckout();
   const portal = useOpenCustomerPortal();
   const manager = canManageBilling(role);
@@ -72,6 +89,9 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
   const live = subscription.data && LIVE.has(subscription.data.status) ? subscription.data : null;
   const busy = checkout.isPending || portal.isPending;
   const failure = checkout.error ?? portal.error;
+  // A trial is promised only once the database has said this organization may have one;
+  // with a live subscription there is nothing to check out, so nothing to promise.
+  const trial: TrialOffer = live || !eligibility.data ? "hidden" : eligibility.data.eligible ? "offered" : "used";
 
   return (
     <div className="stack">
@@ -114,7 +134,7 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
                 {checkout.isPending && checkout.variables?.plan_code === plan.code ? "Opening checkout…" : `Choose ${plan.name}`}
               </button>
             ) : null;
-          return <PlanCard key={plan.id} plan={plan} interval={interval} isCurrent={isCurrent} action={action} />;
+          return <PlanCard key={plan.id} plan={plan} interval={interval} isCurrent={isCurrent} trial={trial} action={action} />;
         })}
       </ul>
     </div>
