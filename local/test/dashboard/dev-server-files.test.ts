@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../../gateway/edge-functions.ts";
-import { repoRoot } from "../../src/paths.ts";
+import { repoRoot } from "../../shared/paths.ts";
 
 let appUrl: string;
 let devServer: ChildProcess | undefined;

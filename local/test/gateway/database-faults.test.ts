@@ -17,9 +17,9 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { freePort } from "../../gateway/edge-functions.ts";
 import { apiKeys, type ApiKeys } from "../../gateway/keys.ts";
-import { bootstrapPlatform } from "../../src/database.ts";
-import { repoRoot } from "../../src/paths.ts";
-import { startCluster, stopCluster, type ClusterOptions } from "../../src/postgres.ts";
+import { bootstrapPlatform } from "../../stack/database.ts";
+import { repoRoot } from "../../shared/paths.ts";
+import { startCluster, stopCluster, type ClusterOptions } from "../../stack/postgres.ts";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "database-faults");
 
