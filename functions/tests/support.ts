@@ -219,7 +219,7 @@ export async function inboxRow(eventId: string) {
 }
 
 /** Runs the webhook's inbox sweep as the scheduled job does (service role); returns its counts. */
-export async function sweepInbox(options: { older_than_seconds?: number; limit?: number } = {}, key = serviceKey) {
+export async function sweepInbox(options: { older_than_seconds?: number; limit?: number; [other: string]: unknown } = {}, key = serviceKey) {
   const response = await fetch(`${webhookUrl}/sweep`, {
     method: "POST",
     headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
