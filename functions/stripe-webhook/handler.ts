@@ -62,6 +62,14 @@ const sweepBody = z.strictObject({
   limit: z.number().int().min(1).max(1000).optional(),
 });
 
+/**
+ * Background applies running at once in one function instance; the rest wait their turn.
+ * Applying (Stripe re-reads, the organization's lock) costs far more than acknowledging, so
+ * unbounded it would starve the acknowledgements Stripe is waiting for; a queued event is
+ * stored, and the sweep applies it if the instance stops first.
+ */
+const BACKGROUND_APPLIES = 4;
+
 /** Events left `received` this long are the sweep's: the live path has had its chance. */
 const SWEEP_AFTER_SECONDS = 60;
 const SWEEP_LIMIT = 100;
@@ -139,9 +147,34 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     }
   };
 
+  let applying = 0;
+  const waitingTurn: Array<() => void> = [];
+  /** Resolves when one of the BACKGROUND_APPLIES slots is ours. */
+  const turn = (): Promise<void> => {
+    if (applying < BACKGROUND_APPLIES) {
+      applying++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waitingTurn.push(resolve));
+  };
+  /** Hands the slot to the next waiting apply, or frees it. */
+  const endTurn = () => {
+    const next = waitingTurn.shift();
+    if (next) next();
+    else applying--;
+  };
+
   /** Applies an acknowledged event after the response, as the Edge runtime allows. */
   const applyInBackground = (event: Stripe.Event) => {
-    deps.waitUntil(settle(event).catch((error) => deps.log("background apply crashed", { event: event.id, error: describe(error) })));
+    const task = (async () => {
+      await turn();
+      try {
+        await settle(event);
+      } finally {
+        endTurn();
+      }
+    })();
+    deps.waitUntil(task.catch((error) => deps.log("background apply crashed", { event: event.id, error: describe(error) })));
   };
 
   const redrive = async (request: Request, eventId: string): Promise<Response> => {
