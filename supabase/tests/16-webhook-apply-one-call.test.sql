@@ -4,7 +4,7 @@
 -- sweep's claim: events left `received` past the threshold, each taken by one sweep at a time.
 
 begin;
-select plan(26);
+select plan(30);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -129,6 +129,26 @@ select results_eq(
   $$ select event_id from public.claim_stripe_events_to_sweep(0) order by event_id $$,
   $$ values ('evt_oc_fresh'), ('evt_oc_stale') $$,
   'with no threshold, every received event is due');
+
+select public.record_stripe_event('evt_oc_redelivered', 'invoice.paid', now(), false, '{"id": "evt_oc_redelivered"}');
+update public.stripe_events set received_at = now() - interval '5 minutes' where id = 'evt_oc_redelivered';
+select public.record_stripe_event('evt_oc_redelivered', 'invoice.paid', now(), false, '{"id": "evt_oc_redelivered"}');
+select is_empty(
+  $$ select event_id from public.claim_stripe_events_to_sweep(60) where event_id = 'evt_oc_redelivered' $$,
+  'an old event Stripe just redelivered is left to that delivery, not swept at the same time');
+
+-- ============================================================================
+-- Service role: a transient failure is noted, the event stays received
+-- ============================================================================
+
+select public.note_stripe_event_failure('evt_oc_redelivered', 'DatabaseFailure: canceling statement due to lock timeout');
+select is((select status::text || ': ' || last_error from public.stripe_events where id = 'evt_oc_redelivered'),
+  'received: DatabaseFailure: canceling statement due to lock timeout', 'the event stays received, with why it waits');
+select public.note_stripe_event_failure('evt_oc_trial', 'late news');
+select is((select last_error from public.stripe_events where id = 'evt_oc_trial'), null,
+  'a finished event is not marked as failing');
+select throws_ok($$ select public.note_stripe_event_failure('evt_oc_never', 'x') $$, 'PT404', null,
+  'an event never received cannot fail');
 reset role;
 
 -- ============================================================================
