@@ -27,9 +27,9 @@ Deno.serve = (first, second) => {
 
 // `EdgeRuntime.waitUntil(promise)`, as the hosted Edge runtime offers it: the promise runs on
 // after the response; the function's code calls the same global on both. A task that fails
-// is logged and forgotten (hosted, it would not crash the worker either); tasks still running
-// at shutdown get a bounded grace period, and whatever they leave undone is what the work's
-// own recovery (the webhook's inbox sweep) is for.
+// is logged and never takes the process down; tasks still running at shutdown get a bounded
+// grace period (under the 3 s the gateway allows before SIGKILL), and whatever they leave
+// undone is what the work's own recovery (the webhook's inbox sweep) is for.
 const pending = new Set();
 const SHUTDOWN_GRACE_MS = Number(Deno.env.get("EDGE_FUNCTION_SHUTDOWN_GRACE_MS") ?? 2000);
 globalThis.EdgeRuntime = Object.freeze({
