@@ -3,21 +3,42 @@
  * token; the user client carries the caller's JWT so RLS decides what they see.
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import type { Database, Json } from "../../supabase/types/database.ts";
 import { functionEnv } from "./env.ts";
+
+export type { Database, Json };
+
+/** A client typed by the generated database types (`npm run gen:types`). */
+export type DatabaseClient = SupabaseClient<Database>;
+
+type SqlFunctions = Database["public"]["Functions"];
+
+/** The SQL functions the API exposes, by name. */
+export type SqlFunction = keyof SqlFunctions;
+
+/**
+ * The arguments of a SQL function, as the generated types name them. Postgres has no
+ * non-null parameters, and the generator types each one as its base type, so every argument
+ * may also be null here (a sync outside a webhook passes no event id, say).
+ */
+export type SqlArgs<Fn extends SqlFunction> = { [Arg in keyof SqlFunctions[Fn]["Args"]]: SqlFunctions[Fn]["Args"][Arg] | null };
+
+/** What a SQL function returns, as the generated types say (jsonb is `Json`). */
+export type SqlResult<Fn extends SqlFunction> = SqlFunctions[Fn]["Returns"];
 
 const noSession = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } };
 
-let service: SupabaseClient | undefined;
+let service: DatabaseClient | undefined;
 
-export function serviceClient(): SupabaseClient {
+export function serviceClient(): DatabaseClient {
   const env = functionEnv();
-  service ??= createClient(env.supabaseUrl, env.supabaseServiceRoleKey, noSession);
+  service ??= createClient<Database>(env.supabaseUrl, env.supabaseServiceRoleKey, noSession);
   return service;
 }
 
-export function userClient(authorization: string): SupabaseClient {
+export function userClient(authorization: string): DatabaseClient {
   const env = functionEnv();
-  return createClient(env.supabaseUrl, env.supabaseAnonKey, {
+  return createClient<Database>(env.supabaseUrl, env.supabaseAnonKey, {
     ...noSession,
     global: { headers: { Authorization: authorization } },
   });
@@ -37,11 +58,15 @@ export function dataOf<R extends { data: unknown; error: { code?: string; messag
   return result.data as Extract<R, { error: null }>["data"];
 }
 
-/** Calls a SQL function, throwing a DatabaseFailure with its SQLSTATE on error. */
-export async function rpc<T>(client: SupabaseClient, fn: string, args: Record<string, unknown>): Promise<T> {
-  const { data, error, status } = await client.rpc(fn, args);
+/**
+ * Calls a SQL function through its generated types (a renamed or retyped argument fails the
+ * type check), throwing a DatabaseFailure with its SQLSTATE on error.
+ */
+export async function rpc<Fn extends SqlFunction>(client: DatabaseClient, fn: Fn, args: SqlArgs<Fn>): Promise<SqlResult<Fn>> {
+  // supabase-js's own rpc typing has no room for null arguments; the check is SqlArgs above.
+  const { data, error, status } = await (client as SupabaseClient).rpc(fn, args);
   if (error) throw new DatabaseFailure(error.code ?? "", error.message, status);
-  return data as T;
+  return data as SqlResult<Fn>;
 }
 
 /**

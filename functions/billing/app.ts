@@ -6,10 +6,9 @@
  */
 import { Hono, type Context } from "hono";
 import type Stripe from "stripe";
-import type { SupabaseClient } from "@supabase/supabase-js";
 import { z } from "zod";
 import { corsHeaders, errorResponse, json, RETRY_AFTER_SECONDS, serviceUnavailable } from "../_shared/http.ts";
-import { dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import { type DatabaseClient, dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
 import {
   consumeBody,
   creditCheckoutBody,
@@ -29,9 +28,9 @@ import { checkoutTrialDays, trialEligibility } from "./trial.ts";
 export interface BillingDeps {
   stripe: Stripe;
   /** Service-role client: customers, prices. Never used to read a caller's data. */
-  service: SupabaseClient;
+  service: DatabaseClient;
   /** A client acting as the caller (their Authorization header). */
-  userClient(authorization: string): SupabaseClient;
+  userClient(authorization: string): DatabaseClient;
   appUrl: string;
 }
 
@@ -236,12 +235,13 @@ export function createBillingApp(deps: BillingDeps): Hono {
    * plain reads rather than an embedded select, which keeps to the REST subset every
    * stack supports.
    */
-  const latestSubscription = async (db: SupabaseClient, organization: string) => {
+  const latestSubscription = async (db: DatabaseClient, organization: string) => {
     const data = dataOf(await db.from("organization_subscriptions")
       .select("status, billing_interval, current_period_start, current_period_end, trial_end, cancel_at_period_end, grace_period_end, plan_id")
       .eq("organization_id", organization).order("created_at", { ascending: false }).limit(1).maybeSingle());
     if (!data) return null;
     const { plan_id: planId, ...subscription } = data;
+    if (!planId) return { ...subscription, plan: null };
     const plan = dataOf(await db.from("subscription_plans")
       .select("code, name, monthly_credits, annual_credits").eq("id", planId).maybeSingle());
     return { ...subscription, plan };
@@ -296,7 +296,7 @@ export function createBillingApp(deps: BillingDeps): Hono {
   app.get("/summary/:org_id", async (c) => {
     const organization = organizationParam(c);
     const db = asCaller(c);
-    const balance = await rpc<Record<string, unknown>>(db, "get_credit_balance", { p_organization_id: organization });
+    const balance = await rpc(db, "get_credit_balance", { p_organization_id: organization });
     const since = new Date(Date.now() - 30 * 24 * 3600 * 1000).toISOString().slice(0, 10);
     const [subscription, usage, alerts] = await Promise.all([
       latestSubscription(db, organization),
@@ -365,5 +365,4 @@ function isStripeRefusal(error: unknown): boolean {
   const type = stripeErrorType(error);
   return type === "StripeInvalidRequestError" || type === "StripeIdempotencyError";
 }
-
 

@@ -10,9 +10,8 @@
  * still on it keep being recognised.
  */
 import type Stripe from "stripe";
-import type { SupabaseClient } from "@supabase/supabase-js";
 import { idOf } from "../_shared/stripe-mapping.ts";
-import { rpc } from "../_shared/supabase.ts";
+import { type DatabaseClient, rpc } from "../_shared/supabase.ts";
 import { isStripeMissing } from "./api-error.ts";
 
 export interface PlanRow {
@@ -92,7 +91,7 @@ async function findOrCreatePrice(stripe: Stripe, wanted: Wanted, replacing: stri
  */
 async function ensurePrice(
   stripe: Stripe,
-  service: SupabaseClient,
+  service: DatabaseClient,
   entry: { kind: "plan" | "credit_product"; code: string; interval: "month" | "year" | null },
   remembered: string | null,
   wanted: Wanted,
@@ -106,14 +105,14 @@ async function ensurePrice(
     p_stripe_price_id: price.id,
     p_stripe_product_id: idOf(price.product),
   };
-  if (!remembered) return await rpc<string>(service, "remember_stripe_price", args);
-  return await rpc<string>(service, "replace_stripe_price", { ...args, p_previous_price_id: remembered });
+  if (!remembered) return await rpc(service, "remember_stripe_price", args);
+  return await rpc(service, "replace_stripe_price", { ...args, p_previous_price_id: remembered });
 }
 
 /** The Stripe price of a plan for an interval, creating (or re-creating) product and price if needed. */
 export async function planPrice(
   stripe: Stripe,
-  service: SupabaseClient,
+  service: DatabaseClient,
   plan: PlanRow,
   interval: "month" | "year",
 ): Promise<string> {
@@ -129,7 +128,7 @@ export async function planPrice(
 }
 
 /** The Stripe price of a credit pack, creating (or re-creating) it if needed. */
-export async function productPrice(stripe: Stripe, service: SupabaseClient, product: ProductRow): Promise<string> {
+export async function productPrice(stripe: Stripe, service: DatabaseClient, product: ProductRow): Promise<string> {
   return await ensurePrice(
     stripe,
     service,

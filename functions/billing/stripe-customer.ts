@@ -6,12 +6,11 @@
  * not ours to paper over: that is a 409 for a person to sort out, never a second customer.
  */
 import type Stripe from "stripe";
-import type { SupabaseClient } from "@supabase/supabase-js";
-import { dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
+import { type Database, type DatabaseClient, dataOf, DatabaseFailure, rpc } from "../_shared/supabase.ts";
 import { ApiError, isStripeMissing } from "./api-error.ts";
 
 /** Subscription statuses that still bill (or may bill) the customer. */
-export const LIVE_STATUSES = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
+export const LIVE_STATUSES: Database["public"]["Enums"]["subscription_status"][] = ["trialing", "active", "past_due", "unpaid", "incomplete", "paused"];
 
 /** Whether Stripe still has this customer (a deleted customer reads back as `deleted: true`). */
 async function customerExists(stripe: Stripe, id: string): Promise<boolean> {
@@ -24,14 +23,14 @@ async function customerExists(stripe: Stripe, id: string): Promise<boolean> {
   }
 }
 
-export async function hasLiveSubscription(service: SupabaseClient, organization: string): Promise<boolean> {
+export async function hasLiveSubscription(service: DatabaseClient, organization: string): Promise<boolean> {
   const live = dataOf(await service.from("organization_subscriptions").select("id")
     .eq("organization_id", organization).in("status", LIVE_STATUSES).limit(1));
   return (live?.length ?? 0) > 0;
 }
 
 /** The organization's Stripe customer id, creating (or re-creating) the customer as needed. */
-export async function customerFor(stripe: Stripe, service: SupabaseClient, organization: string): Promise<string> {
+export async function customerFor(stripe: Stripe, service: DatabaseClient, organization: string): Promise<string> {
   return (await resolveCustomer(stripe, service, organization, true))!;
 }
 
@@ -39,13 +38,13 @@ export async function customerFor(stripe: Stripe, service: SupabaseClient, organ
  * The organization's Stripe customer id if it ever had one (re-created if Stripe lost it),
  * or null: for the portal, which has nothing to show a customer that never bought anything.
  */
-export async function existingCustomerFor(stripe: Stripe, service: SupabaseClient, organization: string): Promise<string | null> {
+export async function existingCustomerFor(stripe: Stripe, service: DatabaseClient, organization: string): Promise<string | null> {
   return await resolveCustomer(stripe, service, organization, false);
 }
 
 async function resolveCustomer(
   stripe: Stripe,
-  service: SupabaseClient,
+  service: DatabaseClient,
   organization: string,
   createFirst: boolean,
 ): Promise<string | null> {
@@ -69,7 +68,7 @@ async function resolveCustomer(
   );
   if (remembered) {
     // Compare-and-set: the first repair wins and everyone uses its customer.
-    return await rpc<string>(service, "replace_stripe_customer", {
+    return await rpc(service, "replace_stripe_customer", {
       p_organization_id: organization,
       p_previous_customer_id: remembered,
       p_stripe_customer_id: customer.id,

@@ -3,8 +3,7 @@
  * trial per owner, see `trial_eligibility`); asking as the caller means the owner or admin
  * who checks out counts too. A checkout without a trial is an ordinary paid subscription.
  */
-import type { SupabaseClient } from "@supabase/supabase-js";
-import { rpc } from "../_shared/supabase.ts";
+import { type DatabaseClient, rpc } from "../_shared/supabase.ts";
 
 export interface TrialEligibility {
   eligible: boolean;
@@ -13,8 +12,8 @@ export interface TrialEligibility {
 }
 
 /** The organization's trial eligibility as the caller may see it (members only: 42501 otherwise). */
-export async function trialEligibility(caller: SupabaseClient, organizationId: string): Promise<TrialEligibility> {
-  const rows = await rpc<TrialEligibility[]>(caller, "trial_eligibility", { p_organization_id: organizationId });
+export async function trialEligibility(caller: DatabaseClient, organizationId: string): Promise<TrialEligibility> {
+  const rows = await rpc(caller, "trial_eligibility", { p_organization_id: organizationId });
   const row = rows?.[0];
   // The function always returns one row; anything else must not hand out a trial.
   return row ? { eligible: row.eligible === true, reason: row.reason ?? null } : { eligible: false, reason: "unknown" };
@@ -22,7 +21,7 @@ export async function trialEligibility(caller: SupabaseClient, organizationId: s
 
 /** The trial days to put on the Checkout Session, or undefined for none. */
 export async function checkoutTrialDays(
-  caller: SupabaseClient,
+  caller: DatabaseClient,
   organizationId: string,
   plan: { trial_days: number },
 ): Promise<number | undefined> {

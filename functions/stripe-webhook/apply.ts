@@ -1,9 +1,13 @@
 /**
  * What each Stripe event does to our data. Objects are re-read from Stripe when applied
- * (never trusted from an old event's snapshot), mapped to typed SQL calls, and each SQL call
- * applies its effects and marks the inbox event processed in one transaction.
+ * (never trusted from an old event's snapshot) and mapped to SQL calls through the generated
+ * database types. Each event's effect is one `apply_*` call that also marks the inbox event
+ * processed, in one transaction. Invoices and trial reminders first bring the subscription
+ * up to date as read (a sync that any caller may repeat, not the event's effect), so the
+ * effect finds the subscription's current plan and status.
  */
 import type Stripe from "stripe";
+import type { SqlArgs, SqlFunction, SqlResult } from "../_shared/supabase.ts";
 import {
   fromUnix,
   idOf,
@@ -16,8 +20,8 @@ import {
 /** The two things applying needs: Stripe to re-read objects, the database to apply them. */
 export interface ApplyDeps {
   stripe: Stripe;
-  /** Calls a service-role SQL function; throws a DatabaseFailure on error. */
-  rpc<T>(fn: string, args: Record<string, unknown>): Promise<T>;
+  /** Calls a service-role SQL function by its generated types; throws a DatabaseFailure on error. */
+  rpc<Fn extends SqlFunction>(fn: Fn, args: SqlArgs<Fn>): Promise<SqlResult<Fn>>;
   /** The organization linked to a Stripe customer, if any. */
   organizationOfCustomer(customerId: string): Promise<string | null>;
   gracePeriodDays: number;
@@ -29,6 +33,12 @@ export type Outcome = { status: "processed" } | { status: "ignored"; reason: str
 const ignored = (reason: string): Outcome => ({ status: "ignored", reason });
 const processed: Outcome = { status: "processed" };
 
+/** A subscription as re-read from Stripe, and when it was read (its state's version). */
+async function readSubscription(deps: ApplyDeps, subscriptionId: string) {
+  const observedAt = deps.now();
+  return { subscription: await deps.stripe.subscriptions.retrieve(subscriptionId), observedAt };
+}
+
 /**
  * Re-reads a subscription from Stripe and applies its current state; returns its organization
  * and the subscription as read, for anything else the event does (never the event's copy).
@@ -38,8 +48,7 @@ async function syncSubscriptionAsRead(
   eventId: string | null,
   subscriptionId: string,
 ): Promise<{ organizationId: string; subscription: Stripe.Subscription } | null> {
-  const observedAt = deps.now();
-  const subscription = await deps.stripe.subscriptions.retrieve(subscriptionId);
+  const { subscription, observedAt } = await readSubscription(deps, subscriptionId);
   const customerId = idOf(subscription.customer);
   const organizationId = organizationIdOf(subscription.metadata) ??
     (customerId ? await deps.organizationOfCustomer(customerId) : null);
@@ -81,10 +90,15 @@ async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, sessio
   const customerId = idOf(fresh.customer);
 
   if (fresh.mode === "subscription") {
-    if (customerId) await deps.rpc("link_stripe_customer", { p_event_id: null, p_organization_id: organizationId, p_stripe_customer_id: customerId });
+    // The customer link and the subscription (when Stripe has made it) in one call.
     const subscriptionId = idOf(fresh.subscription);
-    if (subscriptionId) await syncSubscription(deps, event.id, subscriptionId);
-    else await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
+    const read = subscriptionId ? await readSubscription(deps, subscriptionId) : null;
+    await deps.rpc("apply_checkout_subscription", {
+      p_event_id: event.id,
+      p_organization_id: organizationId,
+      p_checkout_customer_id: customerId,
+      ...(read ? subscriptionState(read.subscription, read.observedAt) : {}),
+    });
     return processed;
   }
 
@@ -166,23 +180,19 @@ async function applyChargeRefunded(deps: ApplyDeps, event: Stripe.Event, snapsho
   const organizationId = session ? organizationIdOf(session.metadata, session.client_reference_id) : null;
   if (!session || !organizationId) return ignored(`charge ${charge.id} is not a credit purchase of ours`);
 
-  const refunds = charge.refunds?.data ?? [];
-  for (const refund of refunds) {
-    if (refund.status !== "succeeded") continue;
-    await deps.rpc("apply_credit_refund", {
-      p_event_id: null,
-      p_organization_id: organizationId,
-      p_refund_id: refund.id,
-      p_checkout_session_id: session.id,
-      p_refund_amount: refund.amount,
-      p_charge_amount: charge.amount,
-      p_total_refunded: charge.amount_refunded,
-      p_currency: refund.currency,
-      p_refunded_at: fromUnix(refund.created),
-      p_details: { stripe_charge_id: charge.id, receipt_url: charge.receipt_url },
-    });
-  }
-  await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
+  // Every refund of the charge as Stripe lists it now, each clawed back once by its id.
+  const refunds = (charge.refunds?.data ?? [])
+    .filter((refund) => refund.status === "succeeded")
+    .map((refund) => ({ id: refund.id, amount: refund.amount, currency: refund.currency, refunded_at: fromUnix(refund.created) }));
+  await deps.rpc("apply_charge_refunded", {
+    p_event_id: event.id,
+    p_organization_id: organizationId,
+    p_checkout_session_id: session.id,
+    p_charge_amount: charge.amount,
+    p_total_refunded: charge.amount_refunded,
+    p_refunds: refunds,
+    p_details: { stripe_charge_id: charge.id, receipt_url: charge.receipt_url },
+  });
   return processed;
 }
 
@@ -195,17 +205,12 @@ async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, snapshot:
   if (subscription.status !== "trialing" || subscription.trial_end === null) {
     return ignored(`subscription ${subscription.id} is no longer in its trial`);
   }
-  const trialEnd = fromUnix(subscription.trial_end);
-  await deps.rpc("raise_billing_alert", {
+  await deps.rpc("apply_trial_will_end", {
+    p_event_id: event.id,
     p_organization_id: organizationId,
-    p_kind: "trial_ending",
-    p_severity: "info",
-    p_title: "Trial ending soon",
-    p_message: trialEnd ? `The trial ends on ${trialEnd.slice(0, 10)}.` : "The trial ends soon.",
-    p_data: { subscription: subscription.id, trial_end: trialEnd },
-    p_dedupe_key: `trial_ending:${subscription.id}`,
+    p_stripe_subscription_id: subscription.id,
+    p_trial_end: fromUnix(subscription.trial_end),
   });
-  await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "processed", p_organization_id: organizationId });
   return processed;
 }
 

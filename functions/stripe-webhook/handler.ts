@@ -1,33 +1,48 @@
 /**
- * The webhook: verify -> persist -> apply -> acknowledge.
+ * The webhook: verify -> persist -> acknowledge -> apply in the background.
  *
  * - A missing, forged, re-serialized or stale signature is a 400 and nothing is stored.
- * - A verified event goes into the inbox (keyed by its id); a redelivery of an event already
- *   processed or ignored is acknowledged without being applied again.
+ * - A verified event goes into the inbox (keyed by its id) and is acknowledged (200) as soon
+ *   as it is stored; it is then applied in the background (`EdgeRuntime.waitUntil`), so
+ *   Stripe never waits on Stripe re-reads or a busy organization. A redelivery of an event
+ *   already processed or ignored is acknowledged without being applied again; one of an event
+ *   still `received` is applied again (every effect is keyed by business ids, so at most once).
  * - Applying writes its effects and marks the event processed in one transaction.
- * - Unhandled types and unknown customers are acknowledged (200) and logged, never 4xx:
- *   Stripe would retry for days and then disable the endpoint.
+ * - Unhandled types and unknown customers are acknowledged (200), recorded as ignored and
+ *   logged, never 4xx: Stripe would retry for days and then disable the endpoint.
  * - A body signed with our secret that is not a Stripe event (no event id, type or creation
  *   time, text Postgres cannot store) is a 400 and nothing is stored.
- * - A failure that will fail again (data we refuse) parks the event with its error and is
- *   acknowledged; the database unreachable is a 503 with Retry-After, anything else a 500,
- *   so Stripe retries.
+ * - The database unreachable while storing is a 503 with Retry-After, anything else a 500,
+ *   so Stripe retries: nothing is acknowledged that is not stored.
+ * - A background apply that fails with what will fail again (data we refuse) parks the event
+ *   with its error; one that may pass (a lock, the database or Stripe briefly away) leaves it
+ *   `received`, its error noted, and the sweep applies it later. So does a process that dies
+ *   between the answer and the apply.
+ * - `POST /stripe-webhook/sweep` with the service role key applies every event still
+ *   `received` that nobody took up for a while (a scheduled job calls it every minute) and
+ *   answers the counts `{applied, ignored, parked, failed}`.
  * - `POST /stripe-webhook/redrive/<event id>` with the service role key applies a parked event
- *   again, once whatever made it fail is fixed.
+ *   again, once whatever made it fail is fixed, and answers how that went.
  */
 import Stripe from "stripe";
+import { z } from "zod";
 import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
-import { DatabaseFailure } from "../_shared/supabase.ts";
+import { DatabaseFailure, type Json } from "../_shared/supabase.ts";
 import { describeIssues, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
 import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
 
 export interface WebhookDeps extends ApplyDeps {
   webhookSecret: string;
-  /** The only credential the re-drive endpoint accepts. */
+  /** The only credential the sweep and re-drive endpoints accept. */
   serviceRoleKey: string;
   cryptoProvider: Stripe.CryptoProvider;
   /** Seconds a signature stays valid (Stripe's libraries default to 300). */
   toleranceSeconds: number;
+  /**
+   * Keeps the function alive until `task` settles, after the response is sent: the Edge
+   * runtime's `EdgeRuntime.waitUntil`. `task` never rejects.
+   */
+  waitUntil(task: Promise<unknown>): void;
   log(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -35,6 +50,29 @@ interface RecordResult {
   status: "received" | "processed" | "ignored" | "parked";
   duplicate: boolean;
 }
+
+/** How one attempt at an event ended; `failed` means it stays received for a later attempt. */
+type Settled =
+  | { result: "applied" | "ignored" | "parked" }
+  | { result: "failed"; error: unknown };
+
+/** The sweep's optional body: how long an event must have waited, and how many to take. */
+const sweepBody = z.strictObject({
+  older_than_seconds: z.number().int().min(0).max(86_400).optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+});
+
+/**
+ * Background applies running at once in one function instance; the rest wait their turn.
+ * Applying (Stripe re-reads, the organization's lock) costs far more than acknowledging, so
+ * unbounded it would starve the acknowledgements Stripe is waiting for; a queued event is
+ * stored, and the sweep applies it if the instance stops first.
+ */
+const BACKGROUND_APPLIES = 4;
+
+/** Events left `received` this long are the sweep's: the live path has had its chance. */
+const SWEEP_AFTER_SECONDS = 60;
+const SWEEP_LIMIT = 100;
 
 /** True when retrying the same event cannot succeed. */
 function isPermanent(error: unknown): boolean {
@@ -73,42 +111,79 @@ function sameSecret(given: string, expected: string): boolean {
   return difference === 0;
 }
 
+function isServiceRole(request: Request, serviceRoleKey: string): boolean {
+  return sameSecret((request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, ""), serviceRoleKey);
+}
+
 export function createWebhookHandler(deps: WebhookDeps): (request: Request) => Promise<Response> {
-  /** Applies a recorded event and turns the outcome into the response Stripe (or an operator) gets. */
-  const applyRecorded = async (event: Stripe.Event): Promise<Response> => {
+  /**
+   * One attempt at a recorded event: applied, ignored or parked (each recorded in the inbox),
+   * or failed for now (left received, its error noted). Never throws.
+   */
+  const settle = async (event: Stripe.Event): Promise<Settled> => {
     try {
       const outcome = await applyEvent(deps, event);
       if (outcome.status === "ignored") {
         deps.log("event ignored", { event: event.id, type: event.type, reason: outcome.reason });
         await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "ignored" });
+        return { result: "ignored" };
       }
-      return json({ received: true, status: outcome.status });
+      return { result: "applied" };
     } catch (error) {
       if (isPermanent(error)) {
         deps.log("event parked", { event: event.id, type: event.type, error: describe(error) });
         try {
           await deps.rpc("finish_stripe_event", { p_event_id: event.id, p_status: "parked", p_error: describe(error) });
+          return { result: "parked" };
         } catch (parkError) {
           deps.log("could not park event", { event: event.id, error: describe(parkError) });
-          if (unavailable(parkError)) return serviceUnavailable();
-          return errorResponse(500, "storage_unavailable", "The event could not be parked; Stripe will retry.");
+          return { result: "failed", error: parkError };
         }
-        return json({ received: true, status: "parked" });
       }
-      deps.log("event failed, Stripe will retry", { event: event.id, type: event.type, error: describe(error) });
-      if (unavailable(error)) return serviceUnavailable();
-      return errorResponse(500, "apply_failed", "The event could not be applied right now; Stripe will retry.");
+      deps.log("event failed for now; it stays received for the sweep", { event: event.id, type: event.type, error: describe(error) });
+      // Best effort: the note is for operators; the event stays received either way.
+      await deps.rpc("note_stripe_event_failure", { p_event_id: event.id, p_error: describe(error) }).catch(() => {});
+      return { result: "failed", error };
     }
   };
 
+  let applying = 0;
+  const waitingTurn: Array<() => void> = [];
+  /** Resolves when one of the BACKGROUND_APPLIES slots is ours. */
+  const turn = (): Promise<void> => {
+    if (applying < BACKGROUND_APPLIES) {
+      applying++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waitingTurn.push(resolve));
+  };
+  /** Hands the slot to the next waiting apply, or frees it. */
+  const endTurn = () => {
+    const next = waitingTurn.shift();
+    if (next) next();
+    else applying--;
+  };
+
+  /** Applies an acknowledged event after the response, as the Edge runtime allows. */
+  const applyInBackground = (event: Stripe.Event) => {
+    const task = (async () => {
+      await turn();
+      try {
+        await settle(event);
+      } finally {
+        endTurn();
+      }
+    })();
+    deps.waitUntil(task.catch((error) => deps.log("background apply crashed", { event: event.id, error: describe(error) })));
+  };
+
   const redrive = async (request: Request, eventId: string): Promise<Response> => {
-    const token = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
-    if (!sameSecret(token, deps.serviceRoleKey)) {
+    if (!isServiceRole(request, deps.serviceRoleKey)) {
       return errorResponse(401, "unauthorized", "Re-driving events needs the service role key.");
     }
     let payload: Stripe.Event;
     try {
-      payload = await deps.rpc<Stripe.Event>("redrive_stripe_event", { p_event_id: eventId });
+      payload = await deps.rpc("redrive_stripe_event", { p_event_id: eventId }) as unknown as Stripe.Event;
     } catch (error) {
       if (error instanceof DatabaseFailure && error.code === "PT404") {
         return errorResponse(404, "event_not_found", `Event ${eventId} was never received.`);
@@ -119,12 +194,53 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
       if (unavailable(error)) return serviceUnavailable();
       throw error;
     }
-    return await applyRecorded(payload);
+    // An operator is waiting for the outcome: applied here, not in the background.
+    const settled = await settle(payload);
+    if (settled.result === "failed") {
+      if (unavailable(settled.error)) return serviceUnavailable();
+      return errorResponse(500, "apply_failed", "The event could not be applied right now; the sweep will retry it.");
+    }
+    return json({ received: true, status: settled.result === "applied" ? "processed" : settled.result });
+  };
+
+  const sweep = async (request: Request): Promise<Response> => {
+    if (!isServiceRole(request, deps.serviceRoleKey)) {
+      return errorResponse(401, "unauthorized", "Sweeping the inbox needs the service role key.");
+    }
+    const text = await request.text();
+    let body: unknown = {};
+    if (text.trim() !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return errorResponse(400, "invalid_json", "The body must be JSON (or empty).");
+      }
+    }
+    const options = sweepBody.safeParse(body);
+    if (!options.success) return errorResponse(400, "invalid_request", describeIssues(options.error));
+    let due: Array<{ event_id: string; payload: unknown }>;
+    try {
+      due = await deps.rpc("claim_stripe_events_to_sweep", {
+        p_older_than_seconds: options.data.older_than_seconds ?? SWEEP_AFTER_SECONDS,
+        p_limit: options.data.limit ?? SWEEP_LIMIT,
+      });
+    } catch (error) {
+      deps.log("sweep could not claim events", { error: describe(error) });
+      if (unavailable(error)) return serviceUnavailable();
+      return errorResponse(500, "storage_unavailable", "The inbox could not be read; the next sweep will try again.");
+    }
+    const counts = { applied: 0, ignored: 0, parked: 0, failed: 0 };
+    // One at a time: the sweep is a backstop, and it should not crowd the live path.
+    for (const { payload } of due) counts[(await settle(payload as Stripe.Event)).result]++;
+    if (due.length > 0) deps.log("inbox swept", counts);
+    return json(counts);
   };
 
   return async (request) => {
     if (request.method !== "POST") return errorResponse(405, "method_not_allowed", "Use POST.");
-    const redriveMatch = /\/redrive\/(evt_[A-Za-z0-9_]+)$/.exec(new URL(request.url).pathname);
+    const pathname = new URL(request.url).pathname;
+    if (/\/sweep$/.test(pathname)) return await sweep(request);
+    const redriveMatch = /\/redrive\/(evt_[A-Za-z0-9_]+)$/.exec(pathname);
     if (redriveMatch) return await redrive(request, redriveMatch[1]!);
     const signature = request.headers.get("stripe-signature");
     if (!signature) return errorResponse(400, "missing_signature", "The Stripe-Signature header is required.");
@@ -152,14 +268,14 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     const handled = handles(event.type);
     let recorded: RecordResult;
     try {
-      recorded = await deps.rpc<RecordResult>("record_stripe_event", {
+      recorded = await deps.rpc("record_stripe_event", {
         p_event_id: event.id,
         p_type: event.type,
         p_created_at: new Date(event.created * 1000).toISOString(),
         p_livemode: event.livemode,
-        p_payload: event,
+        p_payload: event as unknown as Json,
         p_handled: handled,
-      });
+      }) as unknown as RecordResult;
     } catch (error) {
       deps.log("could not record event", { event: event.id, error: describe(error) });
       if (unavailable(error)) return serviceUnavailable();
@@ -172,6 +288,8 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     if (recorded.status !== "received") {
       return json({ received: true, status: recorded.status, duplicate: true });
     }
-    return await applyRecorded(event);
+    // Stored: Stripe's part is done. Applying is ours, after the answer.
+    applyInBackground(event);
+    return json({ received: true, status: "received", ...(recorded.duplicate ? { duplicate: true } : {}) });
   };
 }

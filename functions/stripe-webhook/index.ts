@@ -6,6 +6,7 @@ import { functionEnv } from "../_shared/env.ts";
 import { preflight } from "../_shared/http.ts";
 import { DatabaseFailure, rpc, serviceClient } from "../_shared/supabase.ts";
 import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
+import { waitUntil } from "../_shared/edge-runtime.ts";
 import { createWebhookHandler } from "./handler.ts";
 
 const env = functionEnv();
@@ -19,6 +20,7 @@ const handle = createWebhookHandler({
   toleranceSeconds: 300,
   gracePeriodDays: env.gracePeriodDays,
   now: () => new Date(),
+  waitUntil,
   rpc: (fn, args) => rpc(db, fn, args),
   organizationOfCustomer: async (customerId) => {
     const { data, error, status } = await db.from("organizations").select("id").eq("stripe_customer_id", customerId)

@@ -102,6 +102,8 @@ test("the database down: the webhook answers 503 with Retry-After, so Stripe del
       toleranceSeconds: 300,
       gracePeriodDays: 7,
       now: () => new Date(),
+      // Nothing is stored while the database is down, so nothing runs in the background.
+      waitUntil: () => {},
       rpc: (fn, args) => rpc(service, fn, args),
       organizationOfCustomer: () => Promise.resolve(null),
       log: () => {},

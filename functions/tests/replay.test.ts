@@ -16,6 +16,7 @@ import type Stripe from "stripe";
 import {
   advanceClockUntil,
   api,
+  appliedAll,
   db,
   deliveredAll,
   deliverEvent,
@@ -155,6 +156,8 @@ Deno.test({
       for (let i = 0; i < deliveries.length; i += 4) {
         await Promise.all(deliveries.slice(i, i + 4).map(deliverUntilAcknowledged));
       }
+      // Acknowledged means stored; each is applied in the background.
+      await appliedAll(history.map((event) => event.id));
 
       const { data: inbox } = await db.from("stripe_events").select("id, status").in("id", history.map((event) => event.id));
       assert.equal(inbox?.length, history.length, `${order}: every event is in the inbox once`);

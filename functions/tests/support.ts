@@ -186,13 +186,46 @@ export async function setStripeFault(api: "ok" | "down" | "error" | "slow", dela
   await emulator("/_emulator/faults", { api, ...(delayMs === undefined ? {} : { delay_ms: delayMs }) });
 }
 
-/** Waits until the emulator has delivered every event about this customer (2xx received). */
+/**
+ * Waits until the emulator has delivered every event about this customer (2xx received) and
+ * the webhook has applied each of them (the answer comes before the apply).
+ */
 export async function deliveredAll(customerId: string) {
   await eventually(`every event of ${customerId} to be delivered`, async () => {
     // Only the events still waiting for a 2xx, not the whole history, on every poll.
     const pending = await stripe.events.list({ delivery_success: false, limit: 100 }).autoPagingToArray({ limit: 10_000 });
     return pending.some((event) => JSON.stringify(event.data.object).includes(customerId)) ? undefined : true;
   }, 30_000);
+  await appliedAll((await eventsOfCustomer(customerId)).map((event) => event.id));
+}
+
+/**
+ * Waits until every one of these events is in the inbox and no longer `received`: the webhook
+ * acknowledges an event once it is stored and applies it in the background.
+ */
+export async function appliedAll(eventIds: string[]) {
+  await eventually(`${eventIds.length} events to be applied`, async () => {
+    const { data, error } = await db.from("stripe_events").select("id, status").in("id", eventIds);
+    if (error) throw new Error(error.message);
+    return data.length === new Set(eventIds).size && data.every((row) => row.status !== "received") ? true : undefined;
+  }, 30_000);
+}
+
+/** An event's row in the webhook inbox, or null. */
+export async function inboxRow(eventId: string) {
+  const { data, error } = await db.from("stripe_events").select("status, attempts, last_error").eq("id", eventId).maybeSingle();
+  if (error) throw new Error(error.message);
+  return data;
+}
+
+/** Runs the webhook's inbox sweep as the scheduled job does (service role); returns its counts. */
+export async function sweepInbox(options: { older_than_seconds?: number; limit?: number; [other: string]: unknown } = {}, key = serviceKey) {
+  const response = await fetch(`${webhookUrl}/sweep`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify(options),
+  });
+  return { status: response.status, body: await response.json() };
 }
 
 export async function balance(member: Member, organizationId: string) {
