@@ -33,7 +33,7 @@ export function serviceUnavailable(): Response {
   return errorResponse(
     503,
     "service_unavailable",
-    "The billing database is unavailable right now; nothing was changed. Try again shortly.",
+    "The billing database is unavailable or busy right now; nothing was changed. Try again shortly.",
     { "Retry-After": String(RETRY_AFTER_SECONDS) },
   );
 }

@@ -73,9 +73,10 @@ export async function rpc<Fn extends SqlFunction>(client: DatabaseClient, fn: Fn
  * SQLSTATEs and PostgREST codes that mean "the database cannot be reached or used right now":
  * PostgREST's PGRST000 (could not connect), PGRST001 (connection lost), PGRST002 (schema cache
  * not loaded); Postgres's connection exceptions (class 08), shutdowns and start-ups (57P01,
- * 57P02, 57P03) and too many connections (53300).
+ * 57P02, 57P03), too many connections (53300), and a lock that did not come within the
+ * functions' `lock_timeout` (55P03: the organization is busy with a long transaction).
  */
-const UNAVAILABLE_CODES = new Set(["PGRST000", "PGRST001", "PGRST002", "57P01", "57P02", "57P03", "53300"]);
+const UNAVAILABLE_CODES = new Set(["PGRST000", "PGRST001", "PGRST002", "57P01", "57P02", "57P03", "53300", "55P03"]);
 
 export class DatabaseFailure extends Error {
   /**

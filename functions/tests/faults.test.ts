@@ -145,3 +145,31 @@ test("a webhook blocked by a held organization lock is acknowledged, stays recei
     await setDelivery(true);
   }
 });
+
+test("a consumption that cannot take the organization's lock (a long transaction holds it) is a retriable 503 and consumes nothing", async () => {
+  const { owner, organizationId } = await ownerWithOrganization("Busy Inc");
+  const granted = await db.rpc("grant_credits", { p_organization_id: organizationId, p_amount: 100, p_source: "purchased" });
+  assert.equal(granted.error, null, JSON.stringify(granted.error));
+  const locker = new pg.Client({ connectionString: required("TEST_DATABASE_URL") });
+  await locker.connect();
+  try {
+    await locker.query("begin");
+    await locker.query("select 1 from public.organizations where id = $1 for update", [organizationId]);
+    const response = await fetch(`${required("TEST_SUPABASE_URL")}/functions/v1/billing/credits/consume`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${owner.token}`, apikey: required("TEST_SUPABASE_ANON_KEY"), "Content-Type": "application/json" },
+      body: JSON.stringify({ organization_id: organizationId, event_key: "api_call_basic", quantity: 1 }),
+    });
+    const body = await response.json();
+    assert.equal(response.status, 503, JSON.stringify(body));
+    assert.equal(body.error.code, "service_unavailable");
+    assert.ok(Number(response.headers.get("retry-after")) > 0, "the caller is told when to retry");
+  } finally {
+    await locker.query("rollback").catch(() => {});
+    await locker.end().catch(() => {});
+  }
+  const consumptions = await db.from("credit_consumptions").select("id").eq("organization_id", organizationId);
+  assert.equal(consumptions.data?.length, 0, "nothing was consumed");
+  const after = await api(owner, "POST", "/credits/consume", { organization_id: organizationId, event_key: "api_call_basic", quantity: 1 });
+  assert.equal(after.status, 200, "once the lock is free the same call succeeds");
+});
