@@ -29,8 +29,8 @@ import autocannon from "autocannon";
 import pg from "pg";
 import Stripe from "stripe";
 import { apiKeys } from "../local/gateway/keys.ts";
-import { repoRoot } from "../local/src/paths.ts";
-import { setUpTestDatabase } from "../local/src/test-database.ts";
+import { repoRoot } from "../local/shared/paths.ts";
+import { setUpTestDatabase } from "../local/stack/test-database.ts";
 
 const SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = [1, 8, 32];

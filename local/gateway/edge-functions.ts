@@ -8,10 +8,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { binDir, repoRoot, supabaseDir } from "../src/paths.ts";
+import { binDir, repoRoot, supabaseDir } from "../shared/paths.ts";
+import { freePort } from "../shared/ports.ts";
 import { bearerToken, verifyToken } from "./keys.ts";
 
 export interface FunctionConfig {
@@ -70,19 +70,8 @@ export async function discoverFunctions(functionsDir: string, configFile: string
   return result.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** Kept here too for callers that imported it from this file. */
+export { freePort };
 
 /**
  * What a Deno process needs from our environment to run at all (paths, proxies, registry,
@@ -151,6 +140,9 @@ export async function startEdgeFunctions(options: EdgeFunctionsOptions) {
         },
         // stdin stays open as a lifeline: serve-function.js exits when it closes.
         stdio: ["pipe", "pipe", "pipe"],
+        // Its own process group, so a Ctrl-C in the terminal reaches only whoever started us,
+        // which stops the functions in order (the lifeline still ends them if it dies).
+        detached: true,
       },
     );
     fn.child = child;

@@ -3,16 +3,14 @@
  * prepared database), API_PORT (default 54321; 0 = any free port), JWT_SECRET,
  * GATEWAY_FUNCTIONS=0 to leave the Edge Functions out, GATEWAY_FUNCTIONS_DIR and
  * GATEWAY_FUNCTIONS_CONFIG to serve other functions than functions/ with supabase/config.toml,
- * and passes the functions' settings (STRIPE_*, APP_URL, BILLING_GRACE_PERIOD_DAYS) through
- * from its environment. Prints `GATEWAY_URL=…` once listening;
+ * and passes the functions' settings (local/shared/function-settings.ts) through from its
+ * environment. Prints `GATEWAY_URL=…` once listening;
  * SIGINT/SIGTERM stop it. The benchmark runs it this way, in a process of its own as under
  * `npm start`, so the load generator does not share its event loop.
  */
 import { startGateway } from "./gateway.ts";
 import { apiKeys } from "./keys.ts";
-
-/** What the functions read besides the Supabase keys the gateway gives them. */
-const FUNCTION_SETTINGS = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "STRIPE_TIMEOUT_MS", "APP_URL", "BILLING_GRACE_PERIOD_DAYS"];
+import { functionSettingsFrom } from "../shared/function-settings.ts";
 
 async function main(): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
@@ -24,7 +22,7 @@ async function main(): Promise<void> {
     functions: process.env.GATEWAY_FUNCTIONS !== "0",
     functionsDir: process.env.GATEWAY_FUNCTIONS_DIR || undefined,
     configFile: process.env.GATEWAY_FUNCTIONS_CONFIG || undefined,
-    secrets: Object.fromEntries(FUNCTION_SETTINGS.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : []))),
+    secrets: functionSettingsFrom(),
   });
   for (const fn of gateway.functions) if (fn.error) console.error(`function ${fn.name} failed to start: ${fn.error}`);
   console.log(`GATEWAY_URL=${gateway.url}`);

@@ -22,10 +22,6 @@ export interface StripeEmulatorOptions extends Omit<WebhookOptions, "url" | "sec
   webhookUrl?: string;
   /** That endpoint's `whsec_...` signing secret; required with `webhookUrl`. */
   webhookSecret?: string;
-  /** Alias of `webhookUrl` (the name `local/src/stack.ts` passes). */
-  url?: string;
-  /** Alias of `webhookSecret`. */
-  secret?: string;
   /** Port to listen on; 0 picks a free one. Default 12111. */
   port?: number;
   /** Interface to bind. Default 127.0.0.1. */
@@ -59,8 +55,7 @@ export interface StripeEmulator {
 /** Starts the emulator and resolves once it is listening. */
 export async function startStripeEmulator(options: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const hostname = options.hostname ?? "127.0.0.1";
-  const webhookUrl = options.webhookUrl ?? options.url;
-  const webhookSecret = options.webhookSecret ?? options.secret;
+  const { webhookUrl, webhookSecret } = options;
   if (webhookUrl && !webhookSecret?.startsWith("whsec_")) {
     throw new Error("startStripeEmulator: webhookUrl needs a webhookSecret starting with whsec_ to sign deliveries.");
   }

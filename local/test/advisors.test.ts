@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { findingKey, runAdvisors } from "../src/advisors.ts";
+import { findingKey, runAdvisors } from "../stack/advisors.ts";
 
 test("supabase db advisors reports no ERROR, and every WARN left has a written reason", async () => {
   const url = process.env.TEST_DATABASE_URL;

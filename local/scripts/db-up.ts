@@ -3,8 +3,8 @@
  * migrations and seed, and prints `DATABASE_URL=...` as its last line. With DATABASE_URL (or
  * SUPABASE_DB_URL) set, migrates that database instead and starts nothing.
  */
-import { externalDatabaseUrl, prepareDatabase } from "../database.ts";
-import { devClusterOptions, startCluster } from "../postgres.ts";
+import { externalDatabaseUrl, prepareDatabase } from "../stack/database.ts";
+import { clusterDataDir, devClusterOptions, startCluster } from "../stack/postgres.ts";
 
 async function main(): Promise<void> {
   const external = externalDatabaseUrl();
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     url = external;
   } else {
     const cluster = devClusterOptions();
-    console.log(`Starting embedded Postgres 17 on port ${cluster.port} (data in ${cluster.dataDir})...`);
+    console.log(`Starting embedded Postgres 17 on port ${cluster.port} (data in ${await clusterDataDir(cluster)})...`);
     url = await startCluster(cluster);
   }
   console.log("Applying platform bootstrap (local only), migrations and seed...");

@@ -4,5 +4,6 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const supabaseDir = path.join(repoRoot, "supabase");
-export const localStateDir = path.join(repoRoot, ".local");
+/** Where `npm start`, `db:up` and `reset` keep local state: LOCAL_STATE_DIR, or `.local/` in the repository. */
+export const localStateDir = path.resolve(repoRoot, process.env.LOCAL_STATE_DIR || ".local");
 export const binDir = path.join(repoRoot, "node_modules", ".bin");

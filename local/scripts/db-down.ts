@@ -1,5 +1,5 @@
 /** `npm run db:down`: stops the embedded dev Postgres (a test run stops its own cluster). */
-import { devClusterOptions, stopCluster } from "../postgres.ts";
+import { devClusterOptions, stopCluster } from "../stack/postgres.ts";
 
 async function main(): Promise<void> {
   const stopped = await stopCluster(devClusterOptions());

@@ -5,10 +5,10 @@
  */
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { runAdvisors } from "../advisors.ts";
-import { runBin } from "../database.ts";
-import { repoRoot } from "../paths.ts";
-import { setUpTestDatabase } from "../test-database.ts";
+import { runAdvisors } from "../stack/advisors.ts";
+import { runBin } from "../stack/database.ts";
+import { repoRoot } from "../shared/paths.ts";
+import { setUpTestDatabase } from "../stack/test-database.ts";
 
 async function step(name: string, run: () => Promise<string | undefined>): Promise<boolean> {
   process.stdout.write(`${name}... `);

@@ -19,11 +19,11 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pgtapFiles, runPgtapFile } from "../pgtap.ts";
-import { repoRoot } from "../paths.ts";
-import { freePort } from "../../gateway/edge-functions.ts";
-import { startStack, type RunningStack } from "../stack.ts";
-import { setUpTestDatabase } from "../test-database.ts";
+import { pgtapFiles, runPgtapFile } from "../stack/pgtap.ts";
+import { repoRoot } from "../shared/paths.ts";
+import { freePort } from "../shared/ports.ts";
+import { startStack, type RunningStack } from "../stack/services.ts";
+import { setUpTestDatabase } from "../stack/test-database.ts";
 
 interface Tally {
   suite: string;
@@ -136,10 +136,31 @@ async function runBrowserSuite(stack: RunningStack): Promise<Tally> {
   });
 }
 
+/**
+ * What a Ctrl-C must stop besides the suites (which share our process group and get it too):
+ * the stack's children and the test cluster run in groups of their own.
+ */
+const running: { stack?: RunningStack; database?: { close(): Promise<void> } } = {};
+let interrupted = false;
+function interrupt(): void {
+  if (interrupted) return;
+  interrupted = true;
+  console.log("\nInterrupted: stopping the local stack and the test database...");
+  void (async () => {
+    await running.stack?.stop().catch(() => undefined);
+    await running.database?.close().catch(() => undefined);
+    console.log("0 passed, 1 failed");
+    process.exit(130);
+  })();
+}
+process.on("SIGINT", interrupt);
+process.on("SIGTERM", interrupt);
+
 async function main(): Promise<number> {
   const tallies: Tally[] = [];
   console.log("Preparing the test database (embedded Postgres, migrations, seed, pgTAP)...");
   const database = await setUpTestDatabase("billing_test");
+  running.database = database;
   try {
     console.log("\npgTAP (supabase/tests/*.test.sql)");
     tallies.push(await runPgtapSuite(database.url));
@@ -162,6 +183,7 @@ async function main(): Promise<number> {
           dashboardPort: await freePort(),
           log: (line) => console.log(`  ${line}`),
         });
+        running.stack = stack;
         for (const fn of stack.functions) {
           if (fn.error) console.log(`  function ${fn.name} failed to start: ${fn.error}`);
         }
