@@ -139,6 +139,25 @@ export async function runJobNow(db: pg.Pool | pg.Client, name: string, target: F
   return result.rows[0]!.run;
 }
 
+/**
+ * How many of the jobs pg_cron already runs in this database (a hosted project given as
+ * DATABASE_URL): the local scheduler stays off there rather than run the schedule twice.
+ */
+export async function jobsOnPgCron(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const installed = await client.query("select 1 from pg_extension where extname = 'pg_cron'");
+    if (installed.rowCount === 0) return 0;
+    const { rows } = await client.query<{ on_cron: number }>(
+      "select count(*)::int as on_cron from cron.job where command like 'select public.run_job(%'",
+    );
+    return rows[0]?.on_cron ?? 0;
+  } finally {
+    await client.end();
+  }
+}
+
 export async function startScheduler(options: SchedulerOptions): Promise<RunningScheduler> {
   const log = options.log ?? ((line: string) => console.error(line));
   // One connection per job that can run at once is plenty; runs of one job never overlap.

@@ -12,7 +12,7 @@ import type { FunctionStatus } from "../gateway/edge-functions.ts";
 import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
 import { functionSettingsFrom } from "../shared/function-settings.ts";
 import { repoRoot } from "../shared/paths.ts";
-import { startScheduler, type RunningScheduler } from "./scheduler.ts";
+import { jobsOnPgCron, startScheduler, type RunningScheduler } from "./scheduler.ts";
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/server.ts";
 
 export interface StackOptions {
@@ -161,7 +161,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
   let scheduler: RunningScheduler | undefined;
   let schedulerNote = "not running (npm start runs it)";
-  if (options.scheduler) {
+  const onCron = options.scheduler ? await jobsOnPgCron(options.databaseUrl).catch(() => 0) : 0;
+  if (onCron > 0) {
+    schedulerNote = `not running: pg_cron runs ${onCron} jobs in this database`;
+    log(`  Scheduler ${schedulerNote}`);
+  } else if (options.scheduler) {
     log("Starting the scheduler (the jobs in private.scheduled_jobs)...");
     try {
       scheduler = await startScheduler({
