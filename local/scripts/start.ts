@@ -1,8 +1,9 @@
 /**
  * `npm start`: the whole product on this machine. Embedded Postgres (migrations + seed), the
  * API gateway (REST, Auth, Edge Functions on Deno), the Stripe emulator (unless a real
- * STRIPE_SECRET_KEY is set; its state persists in `.local/stripe-emulator/`) and the
- * dashboard. Prints every URL, the API keys and a demo login, writes the same values to
+ * STRIPE_SECRET_KEY is set; its state persists in `.local/stripe-emulator/`), the
+ * dashboard and the scheduler (the jobs in private.scheduled_jobs, as pg_cron runs them on a
+ * hosted project). Prints every URL, the API keys and a demo login, writes the same values to
  * `.local/.env`, and stops everything it started, Postgres included, on Ctrl-C.
  *
  * Ports (env): API_PORT 54321, POSTGRES_PORT 54322, STRIPE_PORT 12111, DASHBOARD_PORT 5173.
@@ -59,6 +60,7 @@ function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: st
     `  Database             ${stack.databaseUrl}`,
     `  Stripe emulator      ${stack.stripeUrl ?? stack.stripeNote}`,
     `  Dashboard            ${stack.dashboardUrl ?? stack.dashboardNote}`,
+    `  Schedule             ${stack.schedulerNote}`,
     "",
     `  anon key             ${stack.keys.anonKey}`,
     `  service_role key     ${stack.keys.serviceRoleKey}`,
@@ -121,6 +123,7 @@ async function main(): Promise<void> {
       // The emulator keeps its objects beside the database, so the Stripe ids the database
       // holds stay valid across restarts.
       stripeStateFile: path.join(stateDir, "stripe-emulator", "state.json"),
+      scheduler: true,
       log: step,
     });
     const envFile = path.join(stateDir, ".env");
@@ -130,7 +133,8 @@ async function main(): Promise<void> {
   };
 
   /**
-   * Stops what we started, in order: the dashboard and the functions, the emulator, then
+   * Stops what we started, in order: the scheduler (so no job starts against a stopping
+   * stack), the dashboard and the functions, the emulator, then
    * Postgres (pg_ctl waits until its data is safely shut down). A signal during start-up
    * waits for the step under way, so that whatever it started is known and stopped too.
    * Every child runs in a process group of its own, so the terminal's Ctrl-C reaches only
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (code: number): void => {
     if (stopping) {
-      console.log("Still stopping: the dashboard, the functions, the Stripe emulator and Postgres are shutting down in order...");
+      console.log("Still stopping: the scheduler, the dashboard, the functions, the Stripe emulator and Postgres are shutting down in order...");
       return;
     }
     stopping = (async () => {

@@ -1,7 +1,8 @@
 /**
  * The whole local product on one machine, for `npm start` and `npm test`: the gateway
  * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator unless a real
- * Stripe key is set, and the dashboard.
+ * Stripe key is set, the dashboard, and (for `npm start`) the scheduler that runs the
+ * scheduled jobs as pg_cron does on a hosted project.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import type { FunctionStatus } from "../gateway/edge-functions.ts";
 import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
 import { functionSettingsFrom } from "../shared/function-settings.ts";
 import { repoRoot } from "../shared/paths.ts";
+import { jobsOnPgCron, startScheduler, type RunningScheduler } from "./scheduler.ts";
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/server.ts";
 
 export interface StackOptions {
@@ -28,6 +30,12 @@ export interface StackOptions {
    * empty and keeps everything in memory (`npm test`).
    */
   stripeStateFile?: string;
+  /**
+   * Whether to run the scheduled jobs (default false). `npm start` does; the test stack does
+   * not, so no background sweep writes ledger rows while a suite asserts an exact ledger (the
+   * scheduler's own tests start a scheduler of their own).
+   */
+  scheduler?: boolean;
 }
 
 export interface RunningStack {
@@ -40,6 +48,9 @@ export interface RunningStack {
   stripeNote: string;
   dashboardUrl?: string;
   dashboardNote: string;
+  /** The running scheduler, when `scheduler` was asked for and started. */
+  scheduler?: RunningScheduler;
+  schedulerNote: string;
   /** The contract's variable names and their values for this stack. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -148,6 +159,29 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     }
   }
 
+  let scheduler: RunningScheduler | undefined;
+  let schedulerNote = "not running (npm start runs it)";
+  const onCron = options.scheduler ? await jobsOnPgCron(options.databaseUrl).catch(() => 0) : 0;
+  if (onCron > 0) {
+    schedulerNote = `not running: pg_cron runs ${onCron} jobs in this database`;
+    log(`  Scheduler ${schedulerNote}`);
+  } else if (options.scheduler) {
+    log("Starting the scheduler (the jobs in private.scheduled_jobs)...");
+    try {
+      scheduler = await startScheduler({
+        databaseUrl: options.databaseUrl,
+        functionsUrl: `${gateway.url}/functions/v1`,
+        serviceRoleKey: keys.serviceRoleKey,
+        log: (line) => log(line),
+      });
+      schedulerNote = `running ${scheduler.jobs.length} jobs (runs recorded in public.job_runs)`;
+    } catch (error) {
+      // The product still serves requests without its schedule; say why it is missing.
+      schedulerNote = `FAILED TO START: ${error instanceof Error ? error.message : String(error)}`;
+      log(`  Scheduler ${schedulerNote}`);
+    }
+  }
+
   return {
     apiUrl: gateway.url,
     keys,
@@ -157,12 +191,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     stripeNote,
     dashboardUrl: dashboard ? `http://127.0.0.1:${options.dashboardPort}` : undefined,
     dashboardNote,
+    scheduler,
+    schedulerNote,
     env,
     killNow: () => {
       gateway.killNow();
       if (dashboard) signalGroup(dashboard, "SIGKILL");
     },
     stop: async () => {
+      // The scheduler first: its runs call the functions and the database stopped below.
+      await scheduler?.stop();
       if (dashboard) {
         const running = dashboard.exitCode === null && dashboard.signalCode === null;
         const exited = new Promise((resolve) => (running ? dashboard!.once("exit", resolve) : resolve(undefined)));
