@@ -172,6 +172,20 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
+                },"job_runs": {
+                  Row: {
+                    "duration_ms": number,"error": string | null,"id": number,"job_name": string,"outcome": string,"result": Json | null,"started_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "duration_ms": number,"error"?: string | null,"id"?: never,"job_name": string,"outcome": string,"result"?: Json | null,"started_at": string
+                  }
+                  Update: {
+                    "duration_ms"?: number,"error"?: string | null,"id"?: never,"job_name"?: string,"outcome"?: string,"result"?: Json | null,"started_at"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
                 },"organization_members": {
                   Row: {
                     "created_at": string,"organization_id": string,"role": Database["public"]['Enums']["organization_role"],"updated_at": string,"user_id": string
@@ -409,6 +423,9 @@ isOneToOne: false
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
                            },
+"record_job_run":
+{ Args: { "p_duration_ms": number,"p_error"?: string,"p_name": string,"p_outcome": string,"p_result"?: Json,"p_started_at": string }; Returns: number
+                           },
 "record_stripe_event":
 { Args: { "p_created_at": string,"p_event_id": string,"p_handled"?: boolean,"p_livemode": boolean,"p_payload": Json,"p_type": string }; Returns: Json
                            },
@@ -426,6 +443,12 @@ isOneToOne: false
                            },
 "replace_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_previous_price_id": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
+                           },
+"run_job":
+{ Args: { "p_name": string }; Returns: Json
+                           },
+"schedule_jobs":
+{ Args: Record<PropertyKey, never>; Returns: Json
                            },
 "set_credit_precedence":
 { Args: { "p_organization_id": string,"p_policy": string }; Returns: undefined
