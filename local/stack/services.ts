@@ -1,7 +1,7 @@
 /**
  * The whole local product on one machine, for `npm start` and `npm test`: the gateway
  * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator unless a real
- * Stripe key is set, and the dashboard.
+ * Stripe key is set, the mail catcher unless a real SMTP_URL is set, and the dashboard.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
@@ -11,6 +11,7 @@ import type { FunctionStatus } from "../gateway/edge-functions.ts";
 import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
 import { functionSettingsFrom } from "../shared/function-settings.ts";
 import { repoRoot } from "../shared/paths.ts";
+import { startMailCatcher, type MailCatcher } from "./mail-catcher.ts";
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/server.ts";
 
 export interface StackOptions {
@@ -28,6 +29,11 @@ export interface StackOptions {
    * empty and keeps everything in memory (`npm test`).
    */
   stripeStateFile?: string;
+  /**
+   * The local mail catcher's ports and where it keeps emails; it is started unless SMTP_URL
+   * is set (then the functions send through that server instead).
+   */
+  mailCatcher: { uiPort: number; smtpPort: number; directory: string };
 }
 
 export interface RunningStack {
@@ -38,6 +44,10 @@ export interface RunningStack {
   stripeUrl?: string;
   /** Why the Stripe emulator is not running, when it is not. */
   stripeNote: string;
+  /** The mail catcher's web UI (its REST API is under /api), when it runs. */
+  mailUrl?: string;
+  /** Why the mail catcher is not running, when it is not. */
+  mailNote: string;
   dashboardUrl?: string;
   dashboardNote: string;
   /** The contract's variable names and their values for this stack. */
@@ -51,6 +61,12 @@ export interface RunningStack {
 const LOCAL_SECRET_KEY = "sk_test_local_emulator";
 const LOCAL_PUBLISHABLE_KEY = "pk_test_local_emulator";
 const LOCAL_WEBHOOK_SECRET = "whsec_local_emulator_signing_secret";
+/**
+ * The Standard Webhooks secret for the product's own notifications when none is configured
+ * (base64 of a fixed local string): local only, so a local receiver can verify signatures.
+ */
+const LOCAL_NOTIFICATION_SECRET = `whsec_${Buffer.from("local-billing-notifications-secret").toString("base64")}`;
+const LOCAL_EMAIL_FROM = "Billing <billing@localhost>";
 
 /** Starts the dashboard's dev server when web/ has one. */
 async function startDashboard(port: number, env: Record<string, string>): Promise<ChildProcess | string> {
@@ -101,7 +117,25 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     stripeRunning = await startStripeEmulator(emulatorOptions);
   }
 
+  // Alert emails go to the local catcher unless a real SMTP server is configured.
+  let mailCatcher: MailCatcher | undefined;
+  const mailNote = process.env.SMTP_URL ? "not started: SMTP_URL is set, sending through it" : "running";
+  if (process.env.SMTP_URL) {
+    log(`  Mail catcher ${mailNote}`);
+  } else {
+    log(`Starting the mail catcher (web UI on port ${options.mailCatcher.uiPort}, SMTP on ${options.mailCatcher.smtpPort})...`);
+    try {
+      mailCatcher = await startMailCatcher(options.mailCatcher);
+    } catch (error) {
+      await stripeRunning?.stop();
+      throw error;
+    }
+  }
+
   const secrets = functionSettingsFrom();
+  if (mailCatcher) secrets.SMTP_URL = mailCatcher.smtpUrl;
+  secrets.EMAIL_FROM ??= LOCAL_EMAIL_FROM;
+  secrets.BILLING_WEBHOOK_SECRET ??= LOCAL_NOTIFICATION_SECRET;
   if (stripeRunning) {
     secrets.STRIPE_API_BASE = stripeRunning.url;
     secrets.STRIPE_SECRET_KEY = LOCAL_SECRET_KEY;
@@ -116,6 +150,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     gateway = await startGateway({ port: options.apiPort, databaseUrl: options.databaseUrl, keys, secrets });
   } catch (error) {
     await stripeRunning?.stop();
+    await mailCatcher?.stop();
     throw error;
   }
 
@@ -132,6 +167,10 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     VITE_SUPABASE_URL: gateway.url,
     VITE_SUPABASE_ANON_KEY: keys.anonKey,
     VITE_STRIPE_PUBLISHABLE_KEY: secrets.VITE_STRIPE_PUBLISHABLE_KEY ?? "",
+    SMTP_URL: secrets.SMTP_URL ?? "",
+    EMAIL_FROM: secrets.EMAIL_FROM,
+    BILLING_WEBHOOK_URL: secrets.BILLING_WEBHOOK_URL ?? "",
+    BILLING_WEBHOOK_SECRET: secrets.BILLING_WEBHOOK_SECRET,
   };
 
   let dashboard: ChildProcess | undefined;
@@ -155,6 +194,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     functions: gateway.functions,
     stripeUrl: stripeRunning?.url,
     stripeNote,
+    mailUrl: mailCatcher?.url,
+    mailNote,
     dashboardUrl: dashboard ? `http://127.0.0.1:${options.dashboardPort}` : undefined,
     dashboardNote,
     env,
@@ -173,6 +214,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       }
       await gateway.close();
       await stripeRunning?.stop();
+      await mailCatcher?.stop();
     },
   };
 }
