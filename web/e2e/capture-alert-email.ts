@@ -3,7 +3,7 @@
  * README. Usage (with `npm start` running, after an alert email was sent):
  *   node --import tsx web/e2e/capture-alert-email.ts [mail catcher URL] [output png]
  */
-import { launchChromium } from "./support.ts";
+import { launchChromium } from "./support";
 
 const mailUrl = process.argv[2] ?? "http://127.0.0.1:54324";
 const output = process.argv[3] ?? "docs/screenshots/alert-email.png";
