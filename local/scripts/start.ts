@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (code: number): void => {
     if (stopping) {
-      console.log("Still stopping: the dashboard, the functions, the Stripe emulator and Postgres are shutting down in order...");
+      console.log("Still stopping: the dashboard, the functions, the Stripe emulator, the mail catcher and Postgres are shutting down in order...");
       return;
     }
     stopping = (async () => {
