@@ -144,6 +144,23 @@ Deno.test("a receiver that answers 500 three times gets the signed notification 
   }
 });
 
+Deno.test("concurrent delivery rounds send each notification once", async () => {
+  const { organizationId } = await ownerWithOrganization("Concurrent deliverers");
+  const receiver = startReceiver();
+  try {
+    const titles = Array.from({ length: 8 }, (_, i) => `Spike ${i}`);
+    for (const title of titles) await raiseAlert(organizationId, title, "info");
+    const ours = () => receiver.received.filter((r) => r.body.data.organization_id === organizationId);
+    await eventually("every notification delivered", async () => {
+      await Promise.all([deliver(), deliver(), deliver()]);
+      return ours().length >= titles.length ? true : undefined;
+    }, 30_000);
+    assert.deepEqual(ours().map((r) => r.body.data.title).sort(), titles, "each notification arrived exactly once");
+  } finally {
+    await receiver.close();
+  }
+});
+
 Deno.test("nothing is delivered for a change whose transaction rolled back", async () => {
   const { organizationId } = await ownerWithOrganization("Rolled back");
   const receiver = startReceiver();
