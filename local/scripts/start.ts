@@ -6,7 +6,8 @@
  * hosted project). Prints every URL, the API keys and a demo login, writes the same values to
  * `.local/.env`, and stops everything it started, Postgres included, on Ctrl-C.
  *
- * Ports (env): API_PORT 54321, POSTGRES_PORT 54322, STRIPE_PORT 12111, DASHBOARD_PORT 5173.
+ * Ports (env): API_PORT 54321, POSTGRES_PORT 54322, STRIPE_PORT 12111, DASHBOARD_PORT 5173,
+ * MAIL_UI_PORT 54324 and MAIL_SMTP_PORT 54325 (the mail catcher, unless SMTP_URL is set).
  * LOCAL_STATE_DIR moves `.local/` (the tests use throwaway ones).
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -59,6 +60,7 @@ function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: st
   lines.push(
     `  Database             ${stack.databaseUrl}`,
     `  Stripe emulator      ${stack.stripeUrl ?? stack.stripeNote}`,
+    `  Mail catcher         ${stack.mailUrl ? `${stack.mailUrl}  (SMTP ${stack.env.SMTP_URL})` : stack.mailNote}`,
     `  Dashboard            ${stack.dashboardUrl ?? stack.dashboardNote}`,
     `  Schedule             ${stack.schedulerNote}`,
     "",
@@ -84,6 +86,8 @@ async function main(): Promise<void> {
     postgres: portFromEnv("POSTGRES_PORT", 54322),
     stripe: portFromEnv("STRIPE_PORT", 12111),
     dashboard: portFromEnv("DASHBOARD_PORT", 5173),
+    mailUi: portFromEnv("MAIL_UI_PORT", 54324),
+    mailSmtp: portFromEnv("MAIL_SMTP_PORT", 54325),
   };
   if (!(await portIsFree(ports.api))) {
     console.error(`Port ${ports.api} (API gateway) is already in use: is another stack (or \`supabase start\`) running? Set API_PORT to use another port.`);
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
       // holds stay valid across restarts.
       stripeStateFile: path.join(stateDir, "stripe-emulator", "state.json"),
       scheduler: true,
+      mailCatcher: { uiPort: ports.mailUi, smtpPort: ports.mailSmtp, directory: path.join(stateDir, "mail") },
       log: step,
     });
     const envFile = path.join(stateDir, ".env");
@@ -144,7 +149,7 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (code: number): void => {
     if (stopping) {
-      console.log("Still stopping: the scheduler, the dashboard, the functions, the Stripe emulator and Postgres are shutting down in order...");
+      console.log("Still stopping: the scheduler, the dashboard, the functions, the Stripe emulator, the mail catcher and Postgres are shutting down in order...");
       return;
     }
     stopping = (async () => {

@@ -173,6 +173,12 @@ async function main(): Promise<number> {
     // The fault tests make the emulator slow; a short Stripe timeout keeps them quick (the
     // functions give up after about three timeouts, with their two retries).
     process.env.STRIPE_TIMEOUT_MS ??= "2000";
+    // Notifications go to a receiver the notification suite starts on this port, and emails to
+    // the stack's own mail catcher, never to anything the developer's environment names.
+    const receiverPort = await freePort();
+    process.env.BILLING_WEBHOOK_URL = `http://127.0.0.1:${receiverPort}/billing-webhooks`;
+    process.env.BILLING_WEBHOOK_SECRET = `whsec_${Buffer.from("test-billing-notifications-secret").toString("base64")}`;
+    delete process.env.SMTP_URL;
     let stack: RunningStack | undefined;
     try {
       try {
@@ -181,6 +187,11 @@ async function main(): Promise<number> {
           apiPort: await freePort(),
           stripePort: await freePort(),
           dashboardPort: await freePort(),
+          mailCatcher: {
+            uiPort: await freePort(),
+            smtpPort: await freePort(),
+            directory: await mkdtemp(path.join(os.tmpdir(), "billing-test-mail-")),
+          },
           log: (line) => console.log(`  ${line}`),
         });
         running.stack = stack;
@@ -219,6 +230,9 @@ async function main(): Promise<number> {
             ...(stack.stripeUrl ? { TEST_STRIPE_API_BASE: stack.stripeUrl } : {}),
             TEST_STRIPE_WEBHOOK_SECRET: stack.env.STRIPE_WEBHOOK_SECRET ?? "",
             TEST_DATABASE_URL: database.url,
+            TEST_NOTIFICATION_RECEIVER_PORT: String(receiverPort),
+            TEST_BILLING_WEBHOOK_SECRET: stack.env.BILLING_WEBHOOK_SECRET ?? "",
+            ...(stack.mailUrl ? { TEST_MAIL_CATCHER_URL: stack.mailUrl } : {}),
           }),
         );
         console.log("\nDashboard suite (vitest)");

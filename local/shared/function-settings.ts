@@ -12,6 +12,10 @@ export const FUNCTION_SETTING_NAMES = [
   "APP_URL",
   "VITE_STRIPE_PUBLISHABLE_KEY",
   "BILLING_GRACE_PERIOD_DAYS",
+  "BILLING_WEBHOOK_URL",
+  "BILLING_WEBHOOK_SECRET",
+  "SMTP_URL",
+  "EMAIL_FROM",
 ] as const;
 
 /** The function settings set (non-empty) in an environment. */

@@ -1,8 +1,8 @@
 /**
  * The whole local product on one machine, for `npm start` and `npm test`: the gateway
  * (REST, Auth, Edge Functions) over a prepared database, the Stripe emulator unless a real
- * Stripe key is set, the dashboard, and (for `npm start`) the scheduler that runs the
- * scheduled jobs as pg_cron does on a hosted project.
+ * Stripe key is set, the mail catcher unless a real SMTP_URL is set, the dashboard, and (for
+ * `npm start`) the scheduler that runs the scheduled jobs as pg_cron does on a hosted project.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
@@ -13,6 +13,7 @@ import { apiKeys, type ApiKeys } from "../gateway/keys.ts";
 import { functionSettingsFrom } from "../shared/function-settings.ts";
 import { repoRoot } from "../shared/paths.ts";
 import { jobsOnPgCron, startScheduler, type RunningScheduler } from "./scheduler.ts";
+import { startMailCatcher, type MailCatcher } from "./mail-catcher.ts";
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/server.ts";
 
 export interface StackOptions {
@@ -36,6 +37,11 @@ export interface StackOptions {
    * scheduler's own tests start a scheduler of their own).
    */
   scheduler?: boolean;
+  /**
+   * The local mail catcher's ports and where it keeps emails; it is started unless SMTP_URL
+   * is set (then the functions send through that server instead).
+   */
+  mailCatcher: { uiPort: number; smtpPort: number; directory: string };
 }
 
 export interface RunningStack {
@@ -46,6 +52,10 @@ export interface RunningStack {
   stripeUrl?: string;
   /** Why the Stripe emulator is not running, when it is not. */
   stripeNote: string;
+  /** The mail catcher's web UI (its REST API is under /api), when it runs. */
+  mailUrl?: string;
+  /** Why the mail catcher is not running, when it is not. */
+  mailNote: string;
   dashboardUrl?: string;
   dashboardNote: string;
   /** The running scheduler, when `scheduler` was asked for and started. */
@@ -62,6 +72,12 @@ export interface RunningStack {
 const LOCAL_SECRET_KEY = "sk_test_local_emulator";
 const LOCAL_PUBLISHABLE_KEY = "pk_test_local_emulator";
 const LOCAL_WEBHOOK_SECRET = "whsec_local_emulator_signing_secret";
+/**
+ * The Standard Webhooks secret for the product's own notifications when none is configured
+ * (base64 of a fixed local string): local only, so a local receiver can verify signatures.
+ */
+const LOCAL_NOTIFICATION_SECRET = `whsec_${Buffer.from("local-billing-notifications-secret").toString("base64")}`;
+const LOCAL_EMAIL_FROM = "Billing <billing@localhost>";
 
 /** Starts the dashboard's dev server when web/ has one. */
 async function startDashboard(port: number, env: Record<string, string>): Promise<ChildProcess | string> {
@@ -112,7 +128,25 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     stripeRunning = await startStripeEmulator(emulatorOptions);
   }
 
+  // Alert emails go to the local catcher unless a real SMTP server is configured.
+  let mailCatcher: MailCatcher | undefined;
+  const mailNote = process.env.SMTP_URL ? "not started: SMTP_URL is set, sending through it" : "running";
+  if (process.env.SMTP_URL) {
+    log(`  Mail catcher ${mailNote}`);
+  } else {
+    log(`Starting the mail catcher (web UI on port ${options.mailCatcher.uiPort}, SMTP on ${options.mailCatcher.smtpPort})...`);
+    try {
+      mailCatcher = await startMailCatcher(options.mailCatcher);
+    } catch (error) {
+      await stripeRunning?.stop();
+      throw error;
+    }
+  }
+
   const secrets = functionSettingsFrom();
+  if (mailCatcher) secrets.SMTP_URL = mailCatcher.smtpUrl;
+  secrets.EMAIL_FROM ??= LOCAL_EMAIL_FROM;
+  secrets.BILLING_WEBHOOK_SECRET ??= LOCAL_NOTIFICATION_SECRET;
   if (stripeRunning) {
     secrets.STRIPE_API_BASE = stripeRunning.url;
     secrets.STRIPE_SECRET_KEY = LOCAL_SECRET_KEY;
@@ -127,6 +161,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     gateway = await startGateway({ port: options.apiPort, databaseUrl: options.databaseUrl, keys, secrets });
   } catch (error) {
     await stripeRunning?.stop();
+    await mailCatcher?.stop();
     throw error;
   }
 
@@ -143,6 +178,10 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     VITE_SUPABASE_URL: gateway.url,
     VITE_SUPABASE_ANON_KEY: keys.anonKey,
     VITE_STRIPE_PUBLISHABLE_KEY: secrets.VITE_STRIPE_PUBLISHABLE_KEY ?? "",
+    SMTP_URL: secrets.SMTP_URL ?? "",
+    EMAIL_FROM: secrets.EMAIL_FROM,
+    BILLING_WEBHOOK_URL: secrets.BILLING_WEBHOOK_URL ?? "",
+    BILLING_WEBHOOK_SECRET: secrets.BILLING_WEBHOOK_SECRET,
   };
 
   let dashboard: ChildProcess | undefined;
@@ -189,6 +228,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     functions: gateway.functions,
     stripeUrl: stripeRunning?.url,
     stripeNote,
+    mailUrl: mailCatcher?.url,
+    mailNote,
     dashboardUrl: dashboard ? `http://127.0.0.1:${options.dashboardPort}` : undefined,
     dashboardNote,
     scheduler,
@@ -211,6 +252,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       }
       await gateway.close();
       await stripeRunning?.stop();
+      await mailCatcher?.stop();
     },
   };
 }
