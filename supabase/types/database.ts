@@ -186,6 +186,78 @@ isOneToOne: false
                   Relationships: [
                     
                   ]
+                },"notification_attempts": {
+                  Row: {
+                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"response_status": number | null,"succeeded": boolean
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded": boolean
+                  }
+                  Update: {
+                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded"?: boolean
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "notification_attempts_email_id_fkey"
+      columns: ["email_id"]
+isOneToOne: false
+      referencedRelation: "notification_emails"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "notification_attempts_notification_id_fkey"
+      columns: ["notification_id"]
+isOneToOne: false
+      referencedRelation: "notifications"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"notification_emails": {
+                  Row: {
+                    "alert_id": string,"attempts": number,"content": NonNullable<Json>,"created_at": string,"delivered_at": string | null,"id": string,"last_attempt_at": string | null,"last_error": string | null,"next_attempt_at": string,"organization_id": string,"recipient": string,"status": Database["public"]['Enums']["notification_status"],"user_id": string | null
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "alert_id": string,"attempts"?: number,"content": NonNullable<Json>,"created_at"?: string,"delivered_at"?: string | null,"id"?: string,"last_attempt_at"?: string | null,"last_error"?: string | null,"next_attempt_at"?: string,"organization_id": string,"recipient": string,"status"?: Database["public"]['Enums']["notification_status"],"user_id"?: string | null
+                  }
+                  Update: {
+                    "alert_id"?: string,"attempts"?: number,"content"?: NonNullable<Json>,"created_at"?: string,"delivered_at"?: string | null,"id"?: string,"last_attempt_at"?: string | null,"last_error"?: string | null,"next_attempt_at"?: string,"organization_id"?: string,"recipient"?: string,"status"?: Database["public"]['Enums']["notification_status"],"user_id"?: string | null
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "notification_emails_alert_id_fkey"
+      columns: ["alert_id"]
+isOneToOne: false
+      referencedRelation: "billing_alerts"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "notification_emails_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"notifications": {
+                  Row: {
+                    "attempts": number,"created_at": string,"delivered_at": string | null,"event_key": string,"id": string,"last_attempt_at": string | null,"last_error": string | null,"next_attempt_at": string,"organization_id": string,"payload": NonNullable<Json>,"status": Database["public"]['Enums']["notification_status"],"type": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "attempts"?: number,"created_at"?: string,"delivered_at"?: string | null,"event_key": string,"id"?: string,"last_attempt_at"?: string | null,"last_error"?: string | null,"next_attempt_at"?: string,"organization_id": string,"payload": NonNullable<Json>,"status"?: Database["public"]['Enums']["notification_status"],"type": string
+                  }
+                  Update: {
+                    "attempts"?: number,"created_at"?: string,"delivered_at"?: string | null,"event_key"?: string,"id"?: string,"last_attempt_at"?: string | null,"last_error"?: string | null,"next_attempt_at"?: string,"organization_id"?: string,"payload"?: NonNullable<Json>,"status"?: Database["public"]['Enums']["notification_status"],"type"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "notifications_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
                 },"organization_members": {
                   Row: {
                     "created_at": string,"organization_id": string,"role": Database["public"]['Enums']["organization_role"],"updated_at": string,"user_id": string
@@ -379,6 +451,16 @@ isOneToOne: false
 "billing_overview":
 { Args: { "p_from": string,"p_to": string }; Returns: Json
                            },
+"claim_notification_emails":
+{ Args: { "p_limit"?: number,"p_now"?: string }; Returns: {
+              "attempt": number,"content": Json,"email_id": string,"recipient": string
+            }[]
+                           },
+"claim_notifications":
+{ Args: { "p_limit"?: number,"p_now"?: string }; Returns: {
+              "attempt": number,"notification_id": string,"payload": Json
+            }[]
+                           },
 "claim_stripe_events_to_sweep":
 { Args: { "p_limit"?: number,"p_older_than_seconds"?: number }; Returns: {
               "event_id": string,"payload": Json
@@ -426,6 +508,9 @@ isOneToOne: false
 "record_job_run":
 { Args: { "p_duration_ms": number,"p_error"?: string,"p_name": string,"p_outcome": string,"p_result"?: Json,"p_started_at": string }; Returns: number
                            },
+"record_notification_attempt":
+{ Args: { "p_attempt": number,"p_channel": string,"p_error"?: string,"p_id": string,"p_now"?: string,"p_response_status"?: number,"p_succeeded": boolean }; Returns: Database["public"]['Enums']["notification_status"]
+                           },
 "record_stripe_event":
 { Args: { "p_created_at": string,"p_event_id": string,"p_handled"?: boolean,"p_livemode": boolean,"p_payload": Json,"p_type": string }; Returns: Json
                            },
@@ -466,7 +551,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -582,7 +667,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const
