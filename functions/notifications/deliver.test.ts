@@ -7,6 +7,7 @@ import { Webhook } from "standardwebhooks";
 import { deliverNotifications, type DeliveryDeps } from "./deliver.ts";
 import { composeAlertEmail } from "./email.ts";
 import type { NotificationSettings } from "./settings.ts";
+import type { SqlArgs, SqlFunction, SqlResult } from "../_shared/supabase.ts";
 
 const secret = `whsec_${btoa("unit-test-notification-secret")}`;
 const content = {
@@ -25,15 +26,16 @@ function fakes(settings: Partial<NotificationSettings>, answer: (request: Reques
   const mails: { to: string; subject: string; text: string }[] = [];
   const deps: DeliveryDeps = {
     settings: { webhookUrl: null, webhookSecret: null, smtpUrl: null, emailFrom: null, appUrl: "https://app.example.com", ...settings },
-    rpc: <T>(fn: string, args: Record<string, unknown>) => {
+    rpc: <Fn extends SqlFunction>(fn: Fn, sqlArgs: SqlArgs<Fn>) => {
+      const args = sqlArgs as Record<string, unknown>;
       calls.push({ fn, args });
       if (fn === "claim_notifications") {
-        return Promise.resolve([{ notification_id: "n-1", attempt: 2, payload: { type: "alert.raised", data: { organization_id: "org-1" } } }] as T);
+        return Promise.resolve([{ notification_id: "n-1", attempt: 2, payload: { type: "alert.raised", data: { organization_id: "org-1" } } }] as unknown as SqlResult<Fn>);
       }
       if (fn === "claim_notification_emails") {
-        return Promise.resolve([{ email_id: "e-1", attempt: 1, recipient: "owner@example.com", content }] as T);
+        return Promise.resolve([{ email_id: "e-1", attempt: 1, recipient: "owner@example.com", content }] as unknown as SqlResult<Fn>);
       }
-      return Promise.resolve((args.p_succeeded ? "delivered" : "pending") as T);
+      return Promise.resolve((args.p_succeeded ? "delivered" : "pending") as SqlResult<Fn>);
     },
     fetch: async (input, init) => {
       const request = new Request(input, init);

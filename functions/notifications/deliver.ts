@@ -7,6 +7,7 @@
 import { Webhook } from "standardwebhooks";
 import { type AlertEmailContent, composeAlertEmail, type ComposedEmail } from "./email.ts";
 import type { NotificationSettings } from "./settings.ts";
+import type { SqlArgs, SqlFunction, SqlResult } from "../_shared/supabase.ts";
 
 export interface DeliveryCounts {
   /** Webhook notifications the receiver accepted (2xx). */
@@ -21,7 +22,8 @@ export interface DeliveryCounts {
 
 export interface DeliveryDeps {
   settings: NotificationSettings;
-  rpc: <T>(fn: string, args: Record<string, unknown>) => Promise<T>;
+  /** Calls a service-role SQL function through the generated database types. */
+  rpc: <Fn extends SqlFunction>(fn: Fn, args: SqlArgs<Fn>) => Promise<SqlResult<Fn>>;
   fetch: typeof fetch;
   /** Sends one email; resolves when the SMTP server accepted it. */
   sendMail: (message: { from: string; to: string } & ComposedEmail) => Promise<void>;
@@ -88,7 +90,7 @@ export async function deliverNotifications(deps: DeliveryDeps): Promise<Delivery
     status: number | null;
     error: string | null;
   }) => {
-    const status = await deps.rpc<Status>("record_notification_attempt", {
+    const status: Status = await deps.rpc("record_notification_attempt", {
       p_channel: channel,
       p_id: id,
       p_attempt: attempt,
@@ -106,14 +108,17 @@ export async function deliverNotifications(deps: DeliveryDeps): Promise<Delivery
   // Without a destination the rows stay pending (not claimed, so no attempt is used up).
   if (settings.webhookUrl && settings.webhookSecret) {
     const webhook = new Webhook(settings.webhookSecret);
-    const claimed = await deps.rpc<ClaimedNotification[]>("claim_notifications", { p_limit: BATCH });
+    const claimed = await deps.rpc("claim_notifications", { p_limit: BATCH }) as ClaimedNotification[];
     await Promise.all(claimed.map(async (row) => {
       await record("webhook", row.notification_id, row.attempt, await postWebhook(deps, webhook, row));
     }));
   }
 
   if (settings.smtpUrl && settings.emailFrom) {
-    const claimed = await deps.rpc<ClaimedEmail[]>("claim_notification_emails", { p_limit: BATCH });
+    // The content is the object the outbox trigger wrote (AlertEmailContent); the generated
+    // types only know it as JSON.
+    const claimed: ClaimedEmail[] = (await deps.rpc("claim_notification_emails", { p_limit: BATCH }))
+      .map((row) => ({ ...row, content: row.content as unknown as AlertEmailContent }));
     // One at a time: SMTP servers throttle bursts from one client, and alerts are few.
     for (const row of claimed) {
       let outcome: { succeeded: boolean; status: number | null; error: string | null };
