@@ -232,7 +232,10 @@ async function benchGateway(db: pg.Pool, databaseUrl: string): Promise<HttpRow> 
  * event loop; resolves with the URL it prints once listening.
  */
 async function startProcess(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, script)], {
+  // BENCH_CPU_PROF_DIR: each server writes a V8 CPU profile there when it stops (open it in
+  // Chrome DevTools' Performance panel), to see where a request's time goes.
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF_DIR)}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", path.join(repoRoot, script)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
