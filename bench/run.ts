@@ -21,8 +21,17 @@
  *    the inbox row's processed_at minus its received_at); every run waits until all its events
  *    are applied before the next one starts, so no background work overlaps a measurement.
  *
- * Prints tables and writes bench/results/latest.json. `npm run bench -- <section>...` runs
- * only the named sections (consume, balance, gateway, webhook).
+ * Everything runs on the bench cluster (local/stack/postgres.ts benchClusterOptions: its own
+ * port, BENCH_POSTGRES_PORT, default 54330), which commits with production durability
+ * (Postgres's defaults: fsync, synchronous_commit and full_page_writes on), and is stopped at
+ * the end as `npm test` stops its cluster (KEEP_TEST_DATABASE=1 leaves it running).
+ * BENCH_DATABASE_URL (or TEST_DATABASE_URL) measures another server instead. `--relaxed` runs
+ * on the test cluster instead (fsync, synchronous_commit, full_page_writes off), for
+ * comparison only: the headline figures are production durability.
+ *
+ * Prints tables and writes bench/results/latest.json (latest-relaxed.json with --relaxed).
+ * `npm run bench -- <section>...` runs only the named sections (consume, balance, gateway,
+ * webhook).
  */
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -33,7 +42,7 @@ import pg from "pg";
 import Stripe from "stripe";
 import { apiKeys } from "../local/gateway/keys.ts";
 import { repoRoot } from "../local/shared/paths.ts";
-import { setUpTestDatabase } from "../local/stack/test-database.ts";
+import { setUpBenchDatabase, setUpTestDatabase } from "../local/stack/test-database.ts";
 
 const SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = [1, 8, 32];
@@ -223,7 +232,10 @@ async function benchGateway(db: pg.Pool, databaseUrl: string): Promise<HttpRow> 
  * event loop; resolves with the URL it prints once listening.
  */
 async function startProcess(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, script)], {
+  // BENCH_CPU_PROF_DIR: each server writes a V8 CPU profile there when it stops (open it in
+  // Chrome DevTools' Performance panel), to see where a request's time goes.
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF_DIR)}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", path.join(repoRoot, script)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -514,7 +526,9 @@ async function latency(db: pg.Pool, organizationId: string, calls: number) {
 
 /** `npm run bench -- webhook gateway` runs only those sections; no argument runs them all. */
 const SECTIONS = ["consume", "balance", "gateway", "webhook"] as const;
-const chosen = process.argv.slice(2);
+const RELAXED_FLAG = "--relaxed";
+const relaxed = process.argv.includes(RELAXED_FLAG);
+const chosen = process.argv.slice(2).filter((argument) => argument !== RELAXED_FLAG);
 for (const name of chosen) {
   if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`unknown section ${name}: choose from ${SECTIONS.join(", ")}`);
 }
@@ -533,10 +547,17 @@ async function measureBalance(db: pg.Pool) {
 }
 
 async function main(): Promise<void> {
-  console.log("Preparing the benchmark database...");
-  const database = await setUpTestDatabase("billing_bench");
+  console.log(`Preparing the benchmark database (${relaxed ? "test cluster, relaxed durability" : "bench cluster, production durability"})...`);
+  const database = relaxed ? await setUpTestDatabase("billing_bench") : await setUpBenchDatabase("billing_bench");
   const db = new pg.Pool({ connectionString: database.url, max: 40 });
   try {
+    const { rows: [durability] } = await db.query<{ fsync: string; synchronous_commit: string; full_page_writes: string }>(
+      `select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
+              current_setting('full_page_writes') as full_page_writes`,
+    );
+    console.log(
+      `Durability: fsync=${durability!.fsync}, synchronous_commit=${durability!.synchronous_commit}, full_page_writes=${durability!.full_page_writes}`,
+    );
     let consume: ThroughputRow[] | undefined;
     let balance: Awaited<ReturnType<typeof measureBalance>> | undefined;
     let gateway: HttpRow | undefined;
@@ -595,10 +616,10 @@ async function main(): Promise<void> {
 
     const resultsDir = path.join(repoRoot, "bench", "results");
     await mkdir(resultsDir, { recursive: true });
-    const file = chosen.length === 0 ? "latest.json" : `latest-${chosen.join("-")}.json`;
+    const file = `latest${[...chosen, ...(relaxed ? ["relaxed"] : [])].map((part) => `-${part}`).join("")}.json`;
     await writeFile(
       path.join(resultsDir, file),
-      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, consume, balance, gateway, webhook }, null, 2) + "\n",
+      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, durability, consume, balance, gateway, webhook }, null, 2) + "\n",
     );
     console.log(`\nWrote bench/results/${file}`);
   } finally {

@@ -5,6 +5,7 @@
 import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { Hono } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { createPool } from "./database-pool.ts";
 import { createGotrue } from "./gotrue.ts";
@@ -58,6 +59,20 @@ const API_CORS = cors({
   exposeHeaders: ["Content-Range", "X-Supabase-Api-Version"],
 });
 
+/**
+ * hono's CORS middleware, run after the service has answered, except for a preflight, which
+ * it answers itself. Run before, it sets its headers on a placeholder response, and hono then
+ * rebuilds the service's response around a body stream to merge the two: about a quarter of
+ * the gateway's CPU time per RPC call. Run after, it sets the same headers on the service's
+ * own response (the services build their responses themselves, so the headers are mutable),
+ * including a 413 from the body limit, which a browser can then read.
+ */
+const apiCors: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === "OPTIONS") return API_CORS(c, next);
+  await next();
+  await API_CORS(c, async () => {});
+};
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const hostname = options.hostname ?? "127.0.0.1";
   const restPool = createPool({
@@ -81,8 +96,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Kong's answer for a path no service owns.
   app.notFound(() => new Response(JSON.stringify({ message: "no Route matched with those values" }), { status: 404, headers: { "Content-Type": "application/json" } }));
   app.get("/", (c) => c.json({ name: "local Supabase-compatible gateway", services: ["/rest/v1", "/auth/v1", "/functions/v1"] }));
-  app.use("/rest/v1/*", API_CORS);
-  app.use("/auth/v1/*", API_CORS);
+  app.use("/rest/v1/*", apiCors);
+  app.use("/auth/v1/*", apiCors);
   // Before any handler (after CORS, so a browser can read the 413): a body is bounded
   // before anything buffers it.
   app.use("*", limitRequestBodies);

@@ -11,12 +11,12 @@ import { devClusterOptions, stopCluster, testClusterOptions } from "../stack/pos
 import { relocatedDataDirs } from "../stack/postgres-placement.ts";
 
 async function main(): Promise<void> {
-  // The test clusters live in the repository's .local/ whatever LOCAL_STATE_DIR says; they go
-  // only with that one.
+  // The test and bench clusters live in the repository's .local/ whatever LOCAL_STATE_DIR
+  // says; they go only with that one.
   const isRepoState = localStateDir === path.join(repoRoot, ".local");
   const testClusters = isRepoState
     ? (await readdir(localStateDir).catch(() => [] as string[]))
-        .filter((name) => /^test-postgres-\d+$/.test(name))
+        .filter((name) => /^(test|bench)-postgres-\d+$/.test(name))
         .map((name) => ({ ...testClusterOptions(), dataDir: path.join(localStateDir, name) }))
     : [];
   const relocated = await relocatedDataDirs(localStateDir);

@@ -1,26 +1,35 @@
 /**
- * The throwaway database that `npm test` and `npm run bench` run against: a fresh database
- * on the test cluster (never the developer's dev data), migrated and seeded exactly like a
- * real project, with pgTAP available. TEST_DATABASE_URL points them at another server.
+ * The throwaway databases that `npm test` and `npm run bench` run against: a fresh database
+ * on a cluster of their own (never the developer's dev data), migrated and seeded exactly like
+ * a real project, with pgTAP available. TEST_DATABASE_URL points them at another server
+ * (BENCH_DATABASE_URL, for the benchmark only, wins over it).
  */
 import { prepareDatabase, recreateDatabase } from "./database.ts";
 import { createPgtapExtension, installPgtapFiles } from "./pgtap.ts";
-import { startCluster, stopCluster, testClusterOptions } from "./postgres.ts";
+import { benchClusterOptions, startCluster, stopCluster, testClusterOptions, type ClusterOptions } from "./postgres.ts";
 
 export interface TestDatabase {
   url: string;
-  /** Stops what setup started (nothing when TEST_DATABASE_URL was given). */
+  /** Stops what setup started (nothing when an external URL was given). */
   close(): Promise<void>;
 }
 
-export async function setUpTestDatabase(name: string): Promise<TestDatabase> {
-  const external = process.env.TEST_DATABASE_URL;
+/** A fresh database on the test cluster (relaxed durability), for `npm test`. */
+export function setUpTestDatabase(name: string): Promise<TestDatabase> {
+  return setUpThrowawayDatabase(name, testClusterOptions(), process.env.TEST_DATABASE_URL);
+}
+
+/** A fresh database on the bench cluster (production durability), for `npm run bench`. */
+export function setUpBenchDatabase(name: string): Promise<TestDatabase> {
+  return setUpThrowawayDatabase(name, benchClusterOptions(), process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL);
+}
+
+async function setUpThrowawayDatabase(name: string, cluster: ClusterOptions, external: string | undefined): Promise<TestDatabase> {
   if (external) {
     await prepareDatabase(external);
     await createPgtapExtension(external);
     return { url: external, close: async () => {} };
   }
-  const cluster = testClusterOptions();
   await installPgtapFiles();
   const adminUrl = await startCluster(cluster);
   const url = await recreateDatabase(adminUrl, name);
