@@ -147,4 +147,7 @@ test("only the service role can sweep the inbox, and a sweep's options are check
     assert.equal(response.status, 400, JSON.stringify(bad));
     assert.equal(typeof response.body.error?.code, "string", "with the error envelope");
   }
+  // The schedule's own call (pg_cron through pg_net, and the local scheduler) names the job.
+  const scheduled = await sweepInbox({ job: "stripe_inbox_sweep" });
+  assert.equal(scheduled.status, 200, JSON.stringify(scheduled.body));
 });
