@@ -15,13 +15,17 @@
  *    role key) with 32 concurrent HTTP clients (autocannon), as a ratio of the same calls made
  *    directly over SQL with 32 connections in the same run. Target: >= 0.5.
  * 4. Stripe webhook acknowledgements per second through `functions/stripe-webhook` (signature
- *    checked, stored, acknowledged; applied in the background), as a ratio of the same signed
+ *    checked, stored over the function's direct Postgres connection, SUPABASE_DB_URL, which
+ *    the gateway passes; acknowledged; applied in the background), as a ratio of the same signed
  *    POSTs to a function that only verifies the signature (bench/functions/webhook-verify-only).
  *    Target: >= 0.8. And, under that load, the time from acknowledgement to applied (p50, p99:
  *    the inbox row's processed_at minus its received_at); every run waits until all its events
  *    are applied before the next one starts, so no background work overlaps a measurement.
- * 5. Notifications delivered per second by `POST /functions/v1/notifications/deliver` to a
- *    receiver that verifies nothing, next to the same signed POSTs from a plain loop.
+ * 5. Notifications delivered per second by `POST /functions/v1/notifications/deliver` (rounds
+ *    one after another, as the scheduler calls it) to a receiver that verifies nothing, with
+ *    2,000 outbox rows prepared, next to the same Standard Webhooks-signed POSTs from a plain
+ *    loop, 50 at a time (a round's batch): the ratio is what the outbox (claim, gateway hop,
+ *    one durable attempt record per notification) costs on top of sending.
  *
  * Everything runs on the bench cluster (local/stack/postgres.ts benchClusterOptions: its own
  * port, BENCH_POSTGRES_PORT, default 54330), which commits with production durability
