@@ -15,11 +15,17 @@
  *    role key) with 32 concurrent HTTP clients (autocannon), as a ratio of the same calls made
  *    directly over SQL with 32 connections in the same run. Target: >= 0.5.
  * 4. Stripe webhook acknowledgements per second through `functions/stripe-webhook` (signature
- *    checked, stored, acknowledged; applied in the background), as a ratio of the same signed
+ *    checked, stored over the function's direct Postgres connection, SUPABASE_DB_URL, which
+ *    the gateway passes; acknowledged; applied in the background), as a ratio of the same signed
  *    POSTs to a function that only verifies the signature (bench/functions/webhook-verify-only).
  *    Target: >= 0.8. And, under that load, the time from acknowledgement to applied (p50, p99:
  *    the inbox row's processed_at minus its received_at); every run waits until all its events
  *    are applied before the next one starts, so no background work overlaps a measurement.
+ * 5. Notifications delivered per second by `POST /functions/v1/notifications/deliver` (rounds
+ *    one after another, as the scheduler calls it) to a receiver that verifies nothing, with
+ *    2,000 outbox rows prepared, next to the same Standard Webhooks-signed POSTs from a plain
+ *    loop, 50 at a time (a round's batch): the ratio is what the outbox (claim, gateway hop,
+ *    one durable attempt record per notification) costs on top of sending.
  *
  * Everything runs on the bench cluster (local/stack/postgres.ts benchClusterOptions: its own
  * port, BENCH_POSTGRES_PORT, default 54330), which commits with production durability
@@ -31,7 +37,7 @@
  *
  * Prints tables and writes bench/results/latest.json (latest-relaxed.json with --relaxed).
  * `npm run bench -- <section>...` runs only the named sections (consume, balance, gateway,
- * webhook).
+ * webhook, notifications).
  */
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -40,6 +46,7 @@ import path from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
 import Stripe from "stripe";
+import { Webhook } from "standardwebhooks";
 import { apiKeys } from "../local/gateway/keys.ts";
 import { repoRoot } from "../local/shared/paths.ts";
 import { setUpBenchDatabase, setUpTestDatabase } from "../local/stack/test-database.ts";
@@ -483,6 +490,157 @@ async function benchWebhook(db: pg.Pool, databaseUrl: string): Promise<WebhookRo
   }
 }
 
+interface NotificationsRow {
+  scenario: string;
+  notifications: number;
+  deliveredPerSecond: number;
+  baselinePerSecond: number;
+  ratio: number;
+  /** Delivery rounds (POST /notifications/deliver) the function needed per run. */
+  rounds: number;
+  undelivered: number;
+}
+
+const NOTIFICATIONS = 2_000;
+/** A delivery round's batch (functions/notifications/deliver.ts BATCH): the baseline sends as many at once. */
+const NOTIFICATION_BATCH = 50;
+const BENCH_NOTIFICATION_SECRET = "whsec_" + Buffer.from("bench notification signing secret").toString("base64");
+
+/**
+ * Notifications delivered per second by `POST /functions/v1/notifications/deliver` (through
+ * the gateway, service role key, one round after another as the scheduler calls it) to a
+ * receiver that verifies nothing (bench/notification-receiver.ts), with NOTIFICATIONS outbox
+ * rows prepared, one per organization. The baseline, in the same run and to the same receiver:
+ * the same bodies signed with standardwebhooks and POSTed from a plain loop, NOTIFICATION_BATCH
+ * at a time as a round sends them, with no outbox at all. The ratio is what the outbox costs
+ * on top of sending (claiming, the gateway hop, recording each attempt durably).
+ */
+async function benchNotifications(db: pg.Pool, databaseUrl: string): Promise<NotificationsRow> {
+  const receiver = await startProcess("bench/notification-receiver.ts", {}, /listening on (\S+)/);
+  const functionsDir = await mkdtemp(path.join(os.tmpdir(), "bench-functions-"));
+  let gateway: { url: string; stop: () => Promise<void> } | undefined;
+  try {
+    await mkdir(path.join(functionsDir, "notifications"));
+    const entrypoint = path.join(repoRoot, "functions", "notifications", "index.ts");
+    await writeFile(path.join(functionsDir, "config.toml"), `[functions.notifications]\nverify_jwt = false\nentrypoint = ${JSON.stringify(entrypoint)}\n`);
+    gateway = await startProcess("local/gateway/main.ts", {
+      DATABASE_URL: databaseUrl,
+      API_PORT: "0",
+      GATEWAY_FUNCTIONS_DIR: functionsDir,
+      GATEWAY_FUNCTIONS_CONFIG: path.join(functionsDir, "config.toml"),
+      STRIPE_SECRET_KEY: "sk_test_unused",
+      STRIPE_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
+      APP_URL: "http://127.0.0.1:5173",
+      BILLING_WEBHOOK_URL: receiver.url,
+      BILLING_WEBHOOK_SECRET: BENCH_NOTIFICATION_SECRET,
+      SMTP_URL: "",
+    }, GATEWAY_READY);
+    const { serviceRoleKey } = await apiKeys();
+    const { rows: organizations } = await db.query<{ id: string }>(
+      "insert into public.organizations (name) select 'notify ' || g from generate_series(1, $1) g returning id",
+      [NOTIFICATIONS],
+    );
+    let run = 0;
+    /** NOTIFICATIONS pending outbox rows, one per organization, as alerts would write them. */
+    const prepare = async () => {
+      run++;
+      await db.query(
+        `select private.enqueue_notification(o.id, 'alert.raised', 'bench-' || $2 || '-' || o.id,
+                  jsonb_build_object('alert', jsonb_build_object('kind', 'low_balance', 'severity', 'warning')))
+           from unnest($1::uuid[]) as o(id)`,
+        [organizations.map((o) => o.id), `${process.pid}-${run}`],
+      );
+    };
+    const pending = async () =>
+      (await db.query<{ n: number }>("select count(*)::int as n from public.notifications where status = 'pending'")).rows[0]!.n;
+    const deliver = async () => {
+      const response = await fetch(`${gateway!.url}/functions/v1/notifications/deliver`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${serviceRoleKey}` },
+      });
+      if (!response.ok) throw new Error(`deliver answered ${response.status}: ${await response.text()}`);
+      return (await response.json()) as { delivered: number };
+    };
+    /** Rounds until a round delivers nothing; returns delivered per second and rounds. */
+    const throughFunction = async () => {
+      await prepare();
+      let delivered = 0;
+      let rounds = 0;
+      const started = performance.now();
+      for (;;) {
+        const counts = await deliver();
+        rounds++;
+        if (counts.delivered === 0) break;
+        delivered += counts.delivered;
+      }
+      return { perSecond: delivered / ((performance.now() - started) / 1000), rounds };
+    };
+    const webhook = new Webhook(BENCH_NOTIFICATION_SECRET);
+    /** The same bodies, signed and POSTed by a plain loop, a batch at a time. */
+    const plainLoop = async () => {
+      const ids = organizations.map((o) => o.id);
+      const started = performance.now();
+      for (let i = 0; i < ids.length; i += NOTIFICATION_BATCH) {
+        await Promise.all(ids.slice(i, i + NOTIFICATION_BATCH).map(async (organizationId) => {
+          const id = crypto.randomUUID();
+          const now = new Date();
+          const body = JSON.stringify({
+            type: "alert.raised",
+            timestamp: now.toISOString(),
+            data: { organization_id: organizationId, alert: { kind: "low_balance", severity: "warning" } },
+          });
+          const response = await fetch(receiver.url, {
+            method: "POST",
+            headers: {
+              "Content-Type": "application/json",
+              "webhook-id": id,
+              "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+              "webhook-signature": webhook.sign(id, now, body),
+            },
+            body,
+          });
+          await response.body?.cancel();
+          if (!response.ok) throw new Error(`receiver answered ${response.status}`);
+        }));
+      }
+      return ids.length / ((performance.now() - started) / 1000);
+    };
+    // Warm up both paths (the function's first round starts its Deno worker).
+    await throughFunction();
+    await plainLoop();
+    let deliveredPerSecond = 0;
+    let baselinePerSecond = 0;
+    let rounds = 0;
+    for (let round = 0; round < 2; round++) {
+      baselinePerSecond = Math.max(baselinePerSecond, await plainLoop());
+      const measured = await throughFunction();
+      if (measured.perSecond > deliveredPerSecond) {
+        deliveredPerSecond = measured.perSecond;
+        rounds = measured.rounds;
+      }
+    }
+    const row: NotificationsRow = {
+      scenario: `${NOTIFICATIONS.toLocaleString("en")} pending webhook notifications`,
+      notifications: NOTIFICATIONS,
+      deliveredPerSecond,
+      baselinePerSecond,
+      ratio: deliveredPerSecond / baselinePerSecond,
+      rounds,
+      undelivered: await pending(),
+    };
+    console.log(
+      `  ${row.scenario}: delivered ${deliveredPerSecond.toFixed(0)}/s in ${rounds} rounds, ` +
+        `plain signed POSTs ${baselinePerSecond.toFixed(0)}/s (ratio ${row.ratio.toFixed(2)})` +
+        (row.undelivered ? `, ${row.undelivered} left pending` : ""),
+    );
+    return row;
+  } finally {
+    await gateway?.stop();
+    await receiver.stop();
+    await rm(functionsDir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Gives an organization `ledgerRows` ledger rows cheaply: one grant, then consumption rows
  * written in bulk (as the table owner), with the lot and the balances kept consistent, plus
@@ -525,7 +683,7 @@ async function latency(db: pg.Pool, organizationId: string, calls: number) {
 }
 
 /** `npm run bench -- webhook gateway` runs only those sections; no argument runs them all. */
-const SECTIONS = ["consume", "balance", "gateway", "webhook"] as const;
+const SECTIONS = ["consume", "balance", "gateway", "webhook", "notifications"] as const;
 const RELAXED_FLAG = "--relaxed";
 const relaxed = process.argv.includes(RELAXED_FLAG);
 const chosen = process.argv.slice(2).filter((argument) => argument !== RELAXED_FLAG);
@@ -562,6 +720,7 @@ async function main(): Promise<void> {
     let balance: Awaited<ReturnType<typeof measureBalance>> | undefined;
     let gateway: HttpRow | undefined;
     let webhook: WebhookRow[] | undefined;
+    let notifications: NotificationsRow | undefined;
     if (runs("consume")) {
       console.log(`\nconsume_credits throughput (${SECONDS_PER_RUN}s per run, best of 2 interleaved rounds)`);
       consume = await benchConsume(db);
@@ -577,6 +736,10 @@ async function main(): Promise<void> {
     if (runs("webhook")) {
       console.log(`\nStripe webhook events through the function vs a verify-only function (${WEBHOOK_CLIENTS} HTTP clients)`);
       webhook = await benchWebhook(db, database.url);
+    }
+    if (runs("notifications")) {
+      console.log(`\nNotifications delivered by POST /functions/v1/notifications/deliver vs plain signed POSTs to the same receiver`);
+      notifications = await benchNotifications(db, database.url);
     }
 
     if (consume) {
@@ -614,12 +777,21 @@ async function main(): Promise<void> {
       }
     }
 
+    if (notifications) {
+      console.log("\n| notifications | rows | delivered/s | plain signed POSTs/s | ratio | rounds |");
+      console.log("|---|---:|---:|---:|---:|---:|");
+      const n = notifications;
+      console.log(
+        `| ${n.scenario} | ${n.notifications} | ${n.deliveredPerSecond.toFixed(0)} | ${n.baselinePerSecond.toFixed(0)} | ${n.ratio.toFixed(2)} | ${n.rounds} |`,
+      );
+    }
+
     const resultsDir = path.join(repoRoot, "bench", "results");
     await mkdir(resultsDir, { recursive: true });
     const file = `latest${[...chosen, ...(relaxed ? ["relaxed"] : [])].map((part) => `-${part}`).join("")}.json`;
     await writeFile(
       path.join(resultsDir, file),
-      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, durability, consume, balance, gateway, webhook }, null, 2) + "\n",
+      JSON.stringify({ measuredAt: new Date().toISOString(), secondsPerRun: SECONDS_PER_RUN, durability, consume, balance, gateway, webhook, notifications }, null, 2) + "\n",
     );
     console.log(`\nWrote bench/results/${file}`);
   } finally {

@@ -43,6 +43,11 @@ export interface WebhookDeps extends ApplyDeps {
    * runtime's `EdgeRuntime.waitUntil`. `task` never rejects.
    */
   waitUntil(task: Promise<unknown>): void;
+  /**
+   * How `record_stripe_event`, the store before the acknowledgement, is called: a direct
+   * Postgres connection where the function has one (index.ts), else `rpc`.
+   */
+  store?: ApplyDeps["rpc"];
   log(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -272,7 +277,7 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     const handled = handles(event.type);
     let recorded: RecordResult;
     try {
-      recorded = await deps.rpc("record_stripe_event", {
+      recorded = await (deps.store ?? deps.rpc)("record_stripe_event", {
         p_event_id: event.id,
         p_type: event.type,
         p_created_at: new Date(event.created * 1000).toISOString(),
