@@ -56,10 +56,14 @@ type Settled =
   | { result: "applied" | "ignored" | "parked" }
   | { result: "failed"; error: unknown };
 
-/** The sweep's optional body: how long an event must have waited, and how many to take. */
+/**
+ * The sweep's optional body: how long an event must have waited, and how many to take. The
+ * scheduler (pg_cron + pg_net, or the local one) names the job that called: {"job": "..."}.
+ */
 const sweepBody = z.strictObject({
   older_than_seconds: z.number().int().min(0).max(86_400).optional(),
   limit: z.number().int().min(1).max(1000).optional(),
+  job: z.string().max(100).optional(),
 });
 
 /**
