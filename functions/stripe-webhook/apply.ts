@@ -2,9 +2,9 @@
  * What each Stripe event does to our data. Objects are re-read from Stripe when applied
  * (never trusted from an old event's snapshot) and mapped to SQL calls through the generated
  * database types. Each event's effect is one `apply_*` call that also marks the inbox event
- * processed, in one transaction. Invoices and trial reminders first bring the subscription
- * up to date as read (a sync that any caller may repeat, not the event's effect), so the
- * effect finds the subscription's current plan and status.
+ * processed, in one transaction. Invoices and trial reminders carry their subscription as
+ * re-read, which the same call applies first, so the effect finds the subscription's current
+ * plan and status.
  */
 import type Stripe from "stripe";
 import type { SqlArgs, SqlFunction, SqlResult } from "../_shared/supabase.ts";
@@ -40,30 +40,35 @@ async function readSubscription(deps: ApplyDeps, subscriptionId: string) {
 }
 
 /**
- * Re-reads a subscription from Stripe and applies its current state; returns its organization
- * and the subscription as read, for anything else the event does (never the event's copy).
+ * Re-reads a subscription from Stripe for an effect that needs it: its organization, the
+ * subscription as read (never the event's copy) and the state the effect's call applies first.
  */
-async function syncSubscriptionAsRead(
-  deps: ApplyDeps,
-  eventId: string | null,
-  subscriptionId: string,
-): Promise<{ organizationId: string; subscription: Stripe.Subscription } | null> {
+async function readSubscriptionOfOrganization(deps: ApplyDeps, subscriptionId: string) {
   const { subscription, observedAt } = await readSubscription(deps, subscriptionId);
   const customerId = idOf(subscription.customer);
   const organizationId = organizationIdOf(subscription.metadata) ??
     (customerId ? await deps.organizationOfCustomer(customerId) : null);
   if (!organizationId) return null;
-  await deps.rpc("apply_stripe_subscription", {
-    p_event_id: eventId,
-    p_organization_id: organizationId,
-    ...subscriptionState(subscription, observedAt),
-  });
-  return { organizationId, subscription };
+  return { organizationId, subscription, state: subscriptionState(subscription, observedAt) };
 }
 
-/** Re-reads a subscription from Stripe and applies its current state; returns its organization. */
-async function syncSubscription(deps: ApplyDeps, eventId: string | null, subscriptionId: string): Promise<string | null> {
-  return (await syncSubscriptionAsRead(deps, eventId, subscriptionId))?.organizationId ?? null;
+type SubscriptionAsRead = NonNullable<Awaited<ReturnType<typeof readSubscriptionOfOrganization>>>;
+
+/** Applies a subscription's state as read, for no event (the subscription's own events do that). */
+async function syncSubscription(deps: ApplyDeps, read: SubscriptionAsRead): Promise<void> {
+  await deps.rpc("apply_stripe_subscription", { p_event_id: null, p_organization_id: read.organizationId, ...read.state });
+}
+
+/**
+ * An event about the subscription itself: applies its state as read and marks the event
+ * processed, in one call.
+ */
+async function applySubscriptionEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const read = await readSubscriptionOfOrganization(deps, subscription.id);
+  if (!read) return ignored(`subscription ${subscription.id} is for a customer we do not know`);
+  await deps.rpc("apply_stripe_subscription", { p_event_id: event.id, p_organization_id: read.organizationId, ...read.state });
+  return processed;
 }
 
 /** The receipt of a payment intent's charge, when there was a charge and Stripe issued one. */
@@ -131,42 +136,50 @@ async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stri
   const invoice = await deps.stripe.invoices.retrieve(snapshot.id!, { expand: ["payments"] });
   const subscriptionId = invoiceSubscriptionId(invoice);
   if (!subscriptionId) return ignored(`invoice ${invoice.id} bills no subscription`);
-  // The subscription first, so the invoice finds its current plan and status.
-  const organizationId = await syncSubscription(deps, null, subscriptionId);
-  if (!organizationId) return ignored(`invoice ${invoice.id} is for a customer we do not know`);
+  // The subscription as read goes into the invoice's call, so the invoice finds its current plan and status.
+  const read = await readSubscriptionOfOrganization(deps, subscriptionId);
+  if (!read) return ignored(`invoice ${invoice.id} is for a customer we do not know`);
+  const { organizationId, state } = read;
   const details = { invoice_url: invoice.hosted_invoice_url, invoice_pdf_url: invoice.invoice_pdf };
 
   if (event.type === "invoice.payment_failed") {
     // A failure that arrives after the invoice was paid (a retry succeeded first, or the
-    // events crossed) is history: it must not start a grace period or alert anyone.
-    if (invoice.status === "paid") return ignored(`invoice ${invoice.id} failed once but is paid now`);
-    await deps.rpc("apply_invoice_payment_failed", {
+    // events crossed) is history: it must not start a grace period or alert anyone. The
+    // subscription as read is still brought up to date, as a sync outside the event.
+    if (invoice.status === "paid") {
+      await syncSubscription(deps, read);
+      return ignored(`invoice ${invoice.id} failed once but is paid now`);
+    }
+    await deps.rpc("apply_invoice_payment_failed_with_subscription", {
       p_event_id: event.id,
       p_organization_id: organizationId,
       p_invoice_id: invoice.id,
-      p_stripe_subscription_id: subscriptionId,
       p_amount_due: invoice.amount_due,
       p_currency: invoice.currency,
       p_failed_at: fromUnix(event.created),
       p_grace_period: `${deps.gracePeriodDays} days`,
       p_details: details,
+      ...state,
     });
     return processed;
   }
-  if (invoice.status !== "paid") return ignored(`invoice ${invoice.id} is ${invoice.status}, not paid`);
+  if (invoice.status !== "paid") {
+    await syncSubscription(deps, read);
+    return ignored(`invoice ${invoice.id} is ${invoice.status}, not paid`);
+  }
   const period = invoiceServicePeriod(invoice);
   const paymentIntentId = invoicePaymentIntent(invoice);
-  await deps.rpc("apply_invoice_paid", {
+  await deps.rpc("apply_invoice_paid_with_subscription", {
     p_event_id: event.id,
     p_organization_id: organizationId,
     p_invoice_id: invoice.id,
-    p_stripe_subscription_id: subscriptionId,
     p_period_start: period.start,
     p_period_end: period.end,
     p_amount_paid: invoice.amount_paid,
     p_currency: invoice.currency,
     p_paid_at: fromUnix(invoice.status_transitions?.paid_at ?? event.created),
     p_details: { ...details, stripe_payment_intent_id: paymentIntentId, receipt_url: await receiptOf(deps, paymentIntentId) },
+    ...state,
   });
   return processed;
 }
@@ -197,30 +210,20 @@ async function applyChargeRefunded(deps: ApplyDeps, event: Stripe.Event, snapsho
 }
 
 async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, snapshot: Stripe.Subscription) {
-  const synced = await syncSubscriptionAsRead(deps, null, snapshot.id);
-  if (!synced) return ignored(`subscription ${snapshot.id} is for a customer we do not know`);
+  const read = await readSubscriptionOfOrganization(deps, snapshot.id);
+  if (!read) return ignored(`subscription ${snapshot.id} is for a customer we do not know`);
   // The trial as Stripe has it now: the event's copy may be stale (the trial was extended,
   // shortened or ended since it was sent), so members are told what holds now.
-  const { organizationId, subscription } = synced;
+  const { organizationId, subscription, state } = read;
   if (subscription.status !== "trialing" || subscription.trial_end === null) {
+    await syncSubscription(deps, read);
     return ignored(`subscription ${subscription.id} is no longer in its trial`);
   }
-  await deps.rpc("apply_trial_will_end", {
-    p_event_id: event.id,
-    p_organization_id: organizationId,
-    p_stripe_subscription_id: subscription.id,
-    p_trial_end: fromUnix(subscription.trial_end),
-  });
+  await deps.rpc("apply_trial_will_end_with_subscription", { p_event_id: event.id, p_organization_id: organizationId, ...state });
   return processed;
 }
 
 type Handler = (deps: ApplyDeps, event: Stripe.Event) => Promise<Outcome>;
-
-async function applySubscriptionEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
-  const subscription = event.data.object as Stripe.Subscription;
-  const organizationId = await syncSubscription(deps, event.id, subscription.id);
-  return organizationId ? processed : ignored(`subscription ${subscription.id} is for a customer we do not know`);
-}
 
 const checkoutSession: Handler = (deps, event) => applyCheckoutSession(deps, event, event.data.object as Stripe.Checkout.Session);
 const invoice: Handler = (deps, event) => applyInvoice(deps, event, event.data.object as Stripe.Invoice);

@@ -439,14 +439,23 @@ isOneToOne: false
 "apply_invoice_paid":
 { Args: { "p_amount_paid": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_invoice_id": string,"p_organization_id": string,"p_paid_at": string,"p_period_end": string,"p_period_start": string,"p_stripe_subscription_id": string }; Returns: Json
                            },
+"apply_invoice_paid_with_subscription":
+{ Args: { "p_amount_paid": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_invoice_id": string,"p_observed_at": string,"p_organization_id": string,"p_paid_at": string,"p_period_end": string,"p_period_start": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: Json
+                           },
 "apply_invoice_payment_failed":
 { Args: { "p_amount_due": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_failed_at": string,"p_grace_period"?: string,"p_invoice_id": string,"p_organization_id": string,"p_stripe_subscription_id": string }; Returns: string
+                           },
+"apply_invoice_payment_failed_with_subscription":
+{ Args: { "p_amount_due": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_failed_at": string,"p_grace_period": string,"p_invoice_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
 "apply_stripe_subscription":
 { Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
 "apply_trial_will_end":
 { Args: { "p_event_id": string,"p_organization_id": string,"p_stripe_subscription_id": string,"p_trial_end": string }; Returns: string
+                           },
+"apply_trial_will_end_with_subscription":
+{ Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
 "billing_overview":
 { Args: { "p_from": string,"p_to": string }; Returns: Json
