@@ -6,17 +6,9 @@
  * keys work too).
  */
 import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
+import { isServiceRole } from "../_shared/service-key.ts";
 import { DatabaseFailure } from "../_shared/supabase.ts";
 import { deliverNotifications, type DeliveryDeps } from "./deliver.ts";
-
-/** Compares a presented key with the service role key in constant time. */
-function sameSecret(given: string, expected: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return difference === 0;
-}
 
 export function createNotificationsHandler(
   deps: DeliveryDeps & { serviceRoleKey: string },
@@ -27,8 +19,7 @@ export function createNotificationsHandler(
       return errorResponse(404, "not_found", "The notifications function has one route: POST /notifications/deliver.");
     }
     if (request.method !== "POST") return errorResponse(405, "method_not_allowed", "Use POST.");
-    const token = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
-    if (!sameSecret(token, deps.serviceRoleKey)) {
+    if (!isServiceRole(request, deps.serviceRoleKey)) {
       return errorResponse(401, "unauthorized", "Delivering notifications needs the service role key.");
     }
     await request.body?.cancel();

@@ -28,6 +28,7 @@ import Stripe from "stripe";
 import { z } from "zod";
 import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
 import { DatabaseFailure, type Json } from "../_shared/supabase.ts";
+import { isServiceRole } from "../_shared/service-key.ts";
 import { describeIssues, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
 import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
 
@@ -109,19 +110,6 @@ function notAnEvent(event: unknown): string | null {
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/** Compares secrets without leaking, through timing, how much of them matched. */
-function sameSecret(given: string, expected: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return difference === 0;
-}
-
-function isServiceRole(request: Request, serviceRoleKey: string): boolean {
-  return sameSecret((request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, ""), serviceRoleKey);
 }
 
 export function createWebhookHandler(deps: WebhookDeps): (request: Request) => Promise<Response> {
