@@ -11,7 +11,7 @@ import Stripe from "stripe";
 import { directSql } from "../_shared/direct-sql.ts";
 import { cryptoProvider } from "../_shared/stripe.ts";
 import { createWebhookHandler } from "../stripe-webhook/handler.ts";
-import { required } from "./support.ts";
+import { eventPayload, required } from "./support.ts";
 
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
 const databaseUrl = required("TEST_DATABASE_URL");
@@ -102,17 +102,7 @@ test("direct store: the database unreachable is a 503 with Retry-After, so Strip
   });
   try {
     const eventId = `evt_direct_down_${Date.now()}`;
-    const payload = JSON.stringify({
-      id: eventId,
-      object: "event",
-      api_version: Stripe.API_VERSION,
-      created: Math.floor(Date.now() / 1000),
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: null, idempotency_key: null },
-      type: "customer.updated",
-      data: { object: { id: "cus_direct", object: "customer" } },
-    });
+    const payload = eventPayload(eventId, "customer.updated", { id: "cus_direct", object: "customer" });
     const signature = await stripe.webhooks.generateTestHeaderStringAsync({ payload, secret });
     const response = await handle(new Request("http://functions/stripe-webhook", {
       method: "POST",

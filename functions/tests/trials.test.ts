@@ -12,6 +12,7 @@ import {
   balance,
   db,
   deliver,
+  eventPayload,
   eventually,
   type Member,
   ownerWithOrganization,
@@ -145,17 +146,8 @@ test("the trial-ending alert shows the trial end Stripe has, not the one in the 
   // A genuine, signed event whose copy of the subscription says something Stripe no longer does.
   const staleTrialEnd = subscription.trial_end! + 90 * 86_400;
   const staleEvent = () =>
-    JSON.stringify({
-      id: `evt_stale_${crypto.randomUUID().replaceAll("-", "")}`,
-      object: "event",
-      api_version: Stripe.API_VERSION,
-      created: Math.floor(Date.now() / 1000),
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: null, idempotency_key: null },
-      type: "customer.subscription.trial_will_end",
-      data: { object: { ...subscription, status: "trialing", trial_end: staleTrialEnd } },
-    });
+    eventPayload(`evt_stale_${crypto.randomUUID().replaceAll("-", "")}`, "customer.subscription.trial_will_end",
+      { ...subscription, status: "trialing", trial_end: staleTrialEnd });
   const payload = staleEvent();
   const response = await deliver(payload, await sign(payload));
   assert.equal(response.status, 200, JSON.stringify(response.body));

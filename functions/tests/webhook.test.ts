@@ -6,21 +6,7 @@
  */
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { anonKey, db, deliver, deliveredAll, eventsOfCustomer, eventually, payCheckout, serviceKey, sign, stripe, webhookUrl } from "./support.ts";
-
-function eventPayload(id: string, type: string, object: Record<string, unknown> = { id: "cus_unknown", object: "customer" }) {
-  return JSON.stringify({
-    id,
-    object: "event",
-    api_version: Stripe.API_VERSION,
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type,
-    data: { object },
-  });
-}
+import { anonKey, db, deliver, deliveredAll, eventPayload, eventsOfCustomer, eventually, payCheckout, serviceKey, sign, stripe, webhookUrl } from "./support.ts";
 
 async function stored(eventId: string) {
   const { data, error } = await db.from("stripe_events").select("status, attempts").eq("id", eventId).maybeSingle();

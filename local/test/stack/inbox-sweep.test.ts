@@ -12,6 +12,7 @@ import pg from "pg";
 import Stripe from "stripe";
 import { startScheduler } from "../../stack/scheduler.ts";
 import { signUp } from "../gateway/support.ts";
+import { eventually } from "./processes.ts";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -26,17 +27,6 @@ before(() => {
 after(async () => {
   await pool.end();
 });
-
-/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 150_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** POSTs to one of the emulator's controls; fails on a non-2xx. */
 async function emulator(path: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -1,7 +1,7 @@
 /**
- * What the `npm start` tests check after a stop: which processes still refer to a stack (its
- * state directory or one of its ports, in their command line or environment), read from /proc
- * (Linux) or `ps` (macOS).
+ * Waiting helpers for the stack's tests, and what the `npm start` tests check after a stop:
+ * which processes still refer to a stack (its state directory or one of its ports, in their
+ * command line or environment), read from /proc (Linux) or `ps` (macOS).
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -70,5 +70,16 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output:\n${await output()}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 150_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

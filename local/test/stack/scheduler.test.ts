@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import type pg from "pg";
 import { consumeCredits, createOrganization, grantCredits, testPool } from "../../../supabase/tests/support/credits.ts";
 import { startScheduler, type RunningScheduler } from "../../stack/scheduler.ts";
+import { eventually } from "./processes.ts";
 
 const SERVICE_ROLE_KEY = "service-role-key-for-the-scheduler-test";
 const quiet = () => {};
@@ -23,17 +24,6 @@ before(() => {
 after(async () => {
   await pool.end();
 });
-
-/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 110_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** Adds a job for one test, removing it (and its runs) afterwards. */
 async function withJob(
