@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { parseEnv } from "node:util";
 import pg from "pg";
 import { externalDatabaseUrl } from "../stack/database.ts";
 import { clusterUrl, devClusterOptions } from "../stack/postgres.ts";
@@ -18,10 +19,7 @@ function functionTarget(): FunctionTarget | undefined {
   const values: Record<string, string | undefined> = { ...process.env };
   const envFile = path.join(localStateDir, ".env");
   if (!(values.SUPABASE_URL && values.SUPABASE_SERVICE_ROLE_KEY) && existsSync(envFile)) {
-    for (const line of readFileSync(envFile, "utf8").split("\n")) {
-      const [key, ...rest] = line.split("=");
-      if (key && rest.length) values[key] ??= rest.join("=");
-    }
+    for (const [key, value] of Object.entries(parseEnv(readFileSync(envFile, "utf8")))) values[key] ??= value;
   }
   if (!values.SUPABASE_URL || !values.SUPABASE_SERVICE_ROLE_KEY) return undefined;
   return { functionsUrl: `${values.SUPABASE_URL.replace(/\/$/, "")}/functions/v1`, serviceRoleKey: values.SUPABASE_SERVICE_ROLE_KEY };

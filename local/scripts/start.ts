@@ -74,6 +74,17 @@ function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: st
   return lines.join("\n");
 }
 
+/**
+ * One `KEY=value` line that both a shell (`set -a; . .local/.env`) and dotenv parsers read back
+ * as the same value: plain when it is one word, else single-quoted (EMAIL_FROM has a space
+ * and angle brackets, which a shell would take as a redirection).
+ */
+function envLine(name: string, value: string): string {
+  if (/^[\w.,:/@+%=-]*$/.test(value)) return `${name}=${value}`;
+  if (!value.includes("'")) return `${name}='${value}'`;
+  return `${name}="${value.replace(/["\\$`]/g, "\\$&")}"`;
+}
+
 async function main(): Promise<void> {
   const other = runningInstance();
   if (other) {
@@ -132,7 +143,7 @@ async function main(): Promise<void> {
       log: step,
     });
     const envFile = path.join(stateDir, ".env");
-    await writeFile(envFile, Object.entries(stack.env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+    await writeFile(envFile, Object.entries(stack.env).map(([k, v]) => envLine(k, v)).join("\n") + "\n");
     console.log(summary(stack, demo, envFile));
     console.log(`\nReady in ${((Date.now() - started) / 1000).toFixed(1)}s.`);
   };

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseEnv } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 
@@ -23,12 +24,7 @@ export interface StackUrls {
 
 function readDotEnv(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
-  const values: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (match) values[match[1]!] = match[2]!;
-  }
-  return values;
+  return parseEnv(readFileSync(file, "utf8")) as Record<string, string>;
 }
 
 /** The stack under test, from TEST_* (npm test) or from `npm start`'s .env; fails naming what is missing. */

@@ -4,7 +4,7 @@
  * start, and stops everything (Postgres, gateway, Deno) on Ctrl-C.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -65,6 +65,12 @@ test("npm start brings the stack up on the given ports, prints a working demo lo
     assert.match(dotenv, new RegExp(`^${name}=`, "m"), `.env has ${name}`);
   }
   assert.match(dotenv, new RegExp(`^SUPABASE_URL=${apiUrl}$`, "m"));
+  // The README has people load it into their shell: every value must read back as written.
+  const sourced = await new Promise<string>((resolve, reject) => {
+    execFile("sh", ["-c", 'set -a; . "$1"; printf "%s" "$EMAIL_FROM"', "sh", path.join(stateDir!, ".env")], (error, stdout, stderr) =>
+      error ? reject(new Error(`sourcing .env failed: ${stderr}`)) : resolve(stdout));
+  });
+  assert.equal(sourced, "Billing <billing@localhost>", "a shell reads EMAIL_FROM from .env as npm start wrote it");
   const anonKey = /^SUPABASE_ANON_KEY=(.+)$/m.exec(dotenv)![1]!;
 
   assert.equal((await fetch(`${apiUrl}/functions/v1/health`)).status, 200);
