@@ -64,7 +64,8 @@ export class PaymentIntents {
       return { paymentIntent, charge: null };
     }
     const behavior = store.cardBehaviors.get(paymentMethod.id) ?? "succeeds";
-    const succeeded = behavior === "succeeds" || (behavior === "fails_off_session" && !args.offSession);
+    // The customer is present on-session (Checkout): cards that fail only off-session pay then.
+    const succeeded = behavior === "succeeds" || (!args.offSession && (behavior === "fails_off_session" || behavior === "requires_authentication"));
     const chargeId = newId("ch", 24);
     const charge = buildCharge({
       id: chargeId,
