@@ -510,7 +510,6 @@ declare
   v_cost bigint;
   v_prior record;
   v_plan record;
-  v_usage bigint;
   v_actor uuid;
   v_consumption_id uuid;
   v_result jsonb;
@@ -566,10 +565,17 @@ begin
     raise exception 'quantity too large: % credits exceeds the largest single consumption', v_cost using errcode = '22023';
   end if;
 
-  -- The lots in precedence order and what this consumption takes from each. A statement
-  -- taken after the lock, so it sees every earlier writer's work. When an expired lot or
-  -- reservation is still on the books it is written down first (as every writer does) and
-  -- the plan made again.
+  v_consumption_id := gen_random_uuid();
+  v_actor := auth.uid();
+
+  -- One statement plans and writes: the lots in precedence order, what this consumption takes
+  -- from each, the verdict, and (only when the verdict is ok) the lots, the consumption and
+  -- its ledger rows. It starts after the lock is granted, so it sees every earlier writer's
+  -- work; the lock keeps every other lot writer out until this transaction ends, and the
+  -- update locks the lots it changes. When an expired lot or reservation is still on the
+  -- books nothing is written: it is written down first (as every writer does) and the
+  -- statement runs again. The ledger rows' foreign key to the consumption is checked at the
+  -- statement's end, when the consumption row exists.
   loop
     with held as (
       select exists (
@@ -580,7 +586,6 @@ begin
       select l.id, l.source, l.remaining, l.expires_at
         from public.credit_lots l
        where l.organization_id = p_organization_id and l.remaining > 0
-         for update
     ), spendable as (
       select lot.id, lot.source, lot.remaining,
              sum(lot.remaining) over (
@@ -594,76 +599,76 @@ begin
       select s.id, s.source, least(s.remaining, v_cost - (s.upto - s.remaining))::integer as credits, s.upto
         from spendable s
        where s.upto - s.remaining < v_cost
+    ), plan as (
+      select (select coalesce(sum(lot.remaining), 0) from lot)::integer as ledger_balance,
+             (select coalesce(sum(s.remaining) filter (where s.source = 'purchased'), 0) from spendable s)::integer as purchased,
+             (select coalesce(sum(s.remaining) filter (where s.source = 'subscription'), 0) from spendable s)::integer as subscription,
+             (select coalesce(sum(t.credits) filter (where t.source = 'purchased'), 0) from take t)::integer as purchased_used,
+             (select coalesce(sum(t.credits) filter (where t.source = 'subscription'), 0) from take t)::integer as subscription_used,
+             (select h.held from held h) as held,
+             case when v_organization.spend_limit is null then 0 else private.spend_limit_usage(p_organization_id) end as usage,
+             exists (select 1 from lot where lot.expires_at <= now())
+               or exists (select 1 from public.credit_reservations r
+                           where r.organization_id = p_organization_id and r.status = 'open' and r.expires_at <= now())
+               as stale
+    ), verdict as (
+      select p.*,
+             case when p.stale then 'stale'
+                  when v_organization.spend_limit is not null and p.usage + v_cost > v_organization.spend_limit then 'spend_limit'
+                  when p.purchased + p.subscription < v_cost then 'insufficient'
+                  else 'ok' end as verdict,
+             jsonb_build_object(
+               'transaction_id', v_consumption_id,
+               'credits_consumed', v_cost,
+               'purchased_used', p.purchased_used,
+               'subscription_used', p.subscription_used,
+               'balance', jsonb_build_object(
+                 'total', p.purchased + p.subscription - v_cost,
+                 'purchased', p.purchased - p.purchased_used,
+                 'subscription', p.subscription - p.subscription_used),
+               'idempotent_replay', false) as result
+        from plan p
+    ), moved as (
+      update public.credit_lots l
+         set remaining = l.remaining - t.credits
+        from take t, verdict v
+       where v.verdict = 'ok' and l.id = t.id
+    ), consumption as (
+      insert into public.credit_consumptions (
+        id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
+        precedence, idempotency_key, metadata, result, actor_id
+      )
+      select v_consumption_id, p_organization_id, p_event_key, p_quantity, v_cost, v.purchased_used,
+             v.subscription_used, v_organization.precedence, p_idempotency_key, v_metadata, v.result, v_actor
+        from verdict v
+       where v.verdict = 'ok'
+    ), ledger as (
+      insert into public.credit_transactions (
+        organization_id, kind, source, amount, balance_after, lot_id, consumption_id, event_key, actor_id
+      )
+      select p_organization_id, 'consumption', t.source, -t.credits,
+             v.ledger_balance - (least(t.upto, v_cost))::integer, t.id, v_consumption_id, p_event_key, v_actor
+        from take t, verdict v
+       where v.verdict = 'ok'
+       order by t.upto
     )
-    select exists (select 1 from lot where lot.expires_at <= now())
-             or exists (select 1 from public.credit_reservations r
-                         where r.organization_id = p_organization_id and r.status = 'open' and r.expires_at <= now())
-             as stale,
-           (select h.held from held h) as held,
-           (select coalesce(sum(lot.remaining), 0) from lot)::integer as ledger_balance,
-           (select coalesce(sum(s.remaining) filter (where s.source = 'purchased'), 0) from spendable s)::integer as purchased,
-           (select coalesce(sum(s.remaining) filter (where s.source = 'subscription'), 0) from spendable s)::integer as subscription,
-           (select coalesce(sum(t.credits) filter (where t.source = 'purchased'), 0) from take t)::integer as purchased_used,
-           (select coalesce(sum(t.credits) filter (where t.source = 'subscription'), 0) from take t)::integer as subscription_used,
-           array(select t.id from take t order by t.upto) as lot_ids,
-           array(select t.credits from take t order by t.upto) as takes,
-           array(select t.source from take t order by t.upto) as sources
-      into v_plan;
-    exit when not v_plan.stale;
+    select v.verdict, v.result, v.ledger_balance, v.purchased + v.subscription as available, v.held, v.usage
+      into v_plan
+      from verdict v;
+    exit when v_plan.verdict <> 'stale';
     perform private.expire_organization_lots(p_organization_id);
   end loop;
 
-  if v_organization.spend_limit is not null then
-    v_usage := private.spend_limit_usage(p_organization_id);
-    if v_usage + v_cost > v_organization.spend_limit then
-      raise exception 'spend limit reached: % credits would take this month''s usage (%) above the limit of %',
-        v_cost, v_usage, v_organization.spend_limit using errcode = 'PT429';
-    end if;
+  if v_plan.verdict = 'spend_limit' then
+    raise exception 'spend limit reached: % credits would take this month''s usage (%) above the limit of %',
+      v_cost, v_plan.usage, v_organization.spend_limit using errcode = 'PT429';
   end if;
-  if v_plan.purchased + v_plan.subscription < v_cost then
-    raise exception 'insufficient credits: % required, % available%', v_cost, v_plan.purchased + v_plan.subscription,
+  if v_plan.verdict = 'insufficient' then
+    raise exception 'insufficient credits: % required, % available%', v_cost, v_plan.available,
       case when v_plan.held then ' (subscription credits are on hold until the past-due invoice is paid)' else '' end
       using errcode = 'PT402';
   end if;
-
-  v_consumption_id := gen_random_uuid();
-  v_actor := auth.uid();
-  v_result := jsonb_build_object(
-    'transaction_id', v_consumption_id,
-    'credits_consumed', v_cost,
-    'purchased_used', v_plan.purchased_used,
-    'subscription_used', v_plan.subscription_used,
-    'balance', jsonb_build_object(
-      'total', v_plan.purchased + v_plan.subscription - v_cost,
-      'purchased', v_plan.purchased - v_plan.purchased_used,
-      'subscription', v_plan.subscription - v_plan.subscription_used
-    ),
-    'idempotent_replay', false
-  );
-
-  -- One statement writes it all; the ledger rows' foreign key to the consumption is checked
-  -- at its end, when the consumption row exists.
-  with moved as (
-    update public.credit_lots l
-       set remaining = l.remaining - m.credits
-      from unnest(v_plan.lot_ids, v_plan.takes) as m (id, credits)
-     where l.id = m.id
-  ), consumption as (
-    insert into public.credit_consumptions (
-      id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
-      precedence, idempotency_key, metadata, result, actor_id
-    ) values (
-      v_consumption_id, p_organization_id, p_event_key, p_quantity, v_cost, v_plan.purchased_used,
-      v_plan.subscription_used, v_organization.precedence, p_idempotency_key, v_metadata, v_result, v_actor
-    )
-  )
-  insert into public.credit_transactions (
-    organization_id, kind, source, amount, balance_after, lot_id, consumption_id, event_key, actor_id
-  )
-  select p_organization_id, 'consumption', m.source, -m.credits,
-         v_plan.ledger_balance - sum(m.credits) over (order by m.n), m.id, v_consumption_id, p_event_key, v_actor
-    from unnest(v_plan.lot_ids, v_plan.takes, v_plan.sources) with ordinality as m (id, credits, source, n)
-   order by m.n;
+  v_result := v_plan.result;
 
   if v_organization.spend_limit is not null then
     perform private.record_spend(p_organization_id, v_cost, v_organization.spend_limit);
