@@ -35,6 +35,10 @@ function fromDatabase(error: DatabaseFailure): ApiError | undefined {
       return new ApiError(404, "not_found", error.message);
     case "PT409":
       return new ApiError(409, "conflict", error.message);
+    case "PT410":
+      return new ApiError(410, "reservation_expired", error.message);
+    case "PT429":
+      return new ApiError(429, "spend_limit_reached", error.message);
     case "22023":
     case "22P02":
       return new ApiError(400, "invalid_request", error.message);
@@ -45,6 +49,24 @@ function fromDatabase(error: DatabaseFailure): ApiError | undefined {
   // Any other data exception (class 22: a value the database refused) is the caller's input.
   if (error.code.startsWith("22")) return new ApiError(400, "invalid_request", "A value in the request was refused.");
   return undefined;
+}
+
+/**
+ * Runs a database call, naming some of its SQLSTATEs more precisely than the general table
+ * does: the same PT404 is an unknown event for consume and an unknown reservation for settle.
+ */
+export async function withErrorCodes<T>(
+  codes: Partial<Record<string, { status: number; code: string }>>,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!(error instanceof DatabaseFailure)) throw error;
+    const named = codes[error.code];
+    if (named) throw new ApiError(named.status, named.code, error.message);
+    throw error;
+  }
 }
 
 /** The answer to any error a billing route threw: the envelope, never a stack, SQL or headers. */

@@ -15,6 +15,7 @@ import { creditProducts } from "./routes/credit-products.ts";
 import { credits } from "./routes/credits.ts";
 import { history } from "./routes/history.ts";
 import { plans } from "./routes/plans.ts";
+import { reservations } from "./routes/reservations.ts";
 import { subscription } from "./routes/subscription.ts";
 import { summary } from "./routes/summary.ts";
 
@@ -31,6 +32,7 @@ export function createBillingApp(deps: BillingDeps): Hono<BillingEnv> {
   app.route("/plans", plans);
   app.route("/subscription", subscription);
   app.route("/credits", credits);
+  app.route("/credits", reservations);
   app.route("/credit-products", creditProducts);
   app.route("/summary", summary);
   app.route("/history", history);
