@@ -6,6 +6,9 @@ import { z } from "zod";
 
 export const organizationId = z.uuid({ message: "organization_id must be a UUID" });
 
+/** Any id in a path (an organization's, a reservation's). */
+export const uuid = z.uuid();
+
 /** Printable text without control characters (NUL bytes, escapes), trimmed. */
 const printable = (max: number) =>
   z.string().max(max).refine((s) => !/\p{Cc}/u.test(s), { message: "must not contain control characters" });

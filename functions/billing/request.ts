@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import type Stripe from "stripe";
 import type { z } from "zod";
 import { type DatabaseClient, dataOf } from "../_shared/supabase.ts";
-import { describeIssues, organizationId, unacceptableJson } from "../_shared/validate.ts";
+import { describeIssues, unacceptableJson, uuid } from "../_shared/validate.ts";
 import { ApiError } from "./api-error.ts";
 
 export interface BillingDeps {
@@ -85,7 +85,7 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
 
 /** A path parameter that must be a UUID (an organization or a reservation id); 400 otherwise. */
 export function uuidParam(c: BillingContext, name: string, what: string): string {
-  const parsed = organizationId.safeParse(c.req.param(name));
+  const parsed = uuid.safeParse(c.req.param(name));
   if (!parsed.success) throw new ApiError(400, "invalid_request", `The ${what} id must be a UUID.`);
   return parsed.data;
 }
