@@ -503,6 +503,10 @@ security definer
 set search_path = ''
 -- A stuck lock becomes a quick, retriable error (55P03) instead of a hung request.
 set lock_timeout = '5s'
+-- Every statement here is keyed by the organization; planning the write statement for each
+-- call's values (a custom plan) cost more than the rest of the call, and it ran under the
+-- organization's lock.
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_metadata jsonb := coalesce(p_metadata, '{}'::jsonb);
@@ -707,6 +711,7 @@ language plpgsql
 security definer
 set search_path = ''
 set lock_timeout = '5s'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_count integer;
