@@ -773,7 +773,7 @@ begin
            case when jsonb_typeof(e.v -> 'idempotency_key') = 'string' then e.v ->> 'idempotency_key' end as idempotency_key,
            case when coalesce(jsonb_typeof(e.v -> 'metadata'), 'null') = 'null' then '{}'::jsonb else e.v -> 'metadata' end as metadata
       from jsonb_array_elements(p_events) with ordinality as e (v, n)
-  ), judged as (
+  ), judged as materialized (
     select ev.n, ev.event_key, ev.idempotency_key, ev.metadata,
            case when ev.quantity between 1 and 2147483647 and ev.quantity = trunc(ev.quantity) then ev.quantity::integer end as quantity,
            case
@@ -815,14 +815,20 @@ begin
                 then lag(j.n) over (partition by j.idempotency_key, j.invalid is null order by j.n) end as earlier
       from judged j
       left join public.credit_events e on e.event_key = j.event_key and e.is_active and j.invalid is null
-      left join public.credit_consumptions c
-        on c.organization_id = p_organization_id and c.idempotency_key = j.idempotency_key and j.invalid is null
+      -- A lookup per keyed event through the idempotency index (a join could scan the table).
+      left join lateral (
+        select c.id, c.event_key, c.quantity, c.metadata, c.credits
+          from public.credit_consumptions c
+         where c.organization_id = p_organization_id
+           and c.idempotency_key = j.idempotency_key
+           and c.idempotency_key is not null
+      ) c on j.idempotency_key is not null and j.invalid is null
   )
-  select array_agg(d.status order by d.n), array_agg(d.error order by d.n), array_agg(d.event_key order by d.n),
-         array_agg(d.quantity order by d.n), array_agg(d.cost order by d.n), array_agg(d.idempotency_key order by d.n),
-         array_agg(d.metadata order by d.n), array_agg(d.prior_id order by d.n), array_agg(d.earlier order by d.n)
+  -- One sort for all nine arrays (an aggregate's own order by would sort its input again).
+  select array_agg(d.status), array_agg(d.error), array_agg(d.event_key), array_agg(d.quantity), array_agg(d.cost),
+         array_agg(d.idempotency_key), array_agg(d.metadata), array_agg(d.prior_id), array_agg(d.earlier)
     into v_status, v_error, v_event_key, v_quantity, v_cost, v_idempotency_key, v_metadata, v_transaction_id, v_earlier
-    from decided d;
+    from (select * from decided order by decided.n) d;
 
   -- What the events may draw on, after the write-down above.
   with held as (
@@ -889,7 +895,7 @@ begin
        where e.status = 'consumed'
     ), held as (
       select private.subscription_credits_held(p_organization_id) as held
-    ), lot as (
+    ), lot as materialized (
       select l.id, l.source, l.remaining,
              sum(l.remaining) over (
                order by case when v_organization.precedence = 'purchased_first' then l.source <> 'purchased'
@@ -899,22 +905,23 @@ begin
        where l.organization_id = p_organization_id and l.remaining > 0
          and (l.expires_at is null or l.expires_at > now())
          and not (l.source = 'subscription' and (select h.held from held h))
-    ), piece as (
-      select e.n, l.id as lot_id, l.source, l.hi as lot_hi,
+    ), piece as materialized (
+      select e.n, e.id, e.event_key, e.quantity, e.credits as event_credits, e.idempotency_key, e.metadata,
+             l.id as lot_id, l.source, l.hi as lot_hi,
              (least(e.hi, l.hi) - greatest(e.hi - e.credits, l.hi - l.remaining))::integer as credits
         from event e
         join lot l on l.hi - l.remaining < e.hi and e.hi - e.credits < l.hi
     ), per_event as (
-      select p.n,
-             coalesce(sum(p.credits) filter (where p.source = 'purchased'), 0)::integer as purchased_used,
-             coalesce(sum(p.credits) filter (where p.source = 'subscription'), 0)::integer as subscription_used
+      -- Window functions instead of joins back to the events: what each event used by source,
+      -- and (ordered by event, so all of an event's pieces are peers) the running totals
+      -- through its end.
+      select p.*,
+             coalesce(sum(p.credits) filter (where p.source = 'purchased') over (partition by p.n), 0)::integer as purchased_used,
+             coalesce(sum(p.credits) filter (where p.source = 'subscription') over (partition by p.n), 0)::integer as subscription_used,
+             coalesce(sum(p.credits) filter (where p.source = 'purchased') over (order by p.n), 0) as purchased_so_far,
+             coalesce(sum(p.credits) filter (where p.source = 'subscription') over (order by p.n), 0) as subscription_so_far,
+             row_number() over (partition by p.n order by p.lot_hi) as piece_number
         from piece p
-       group by p.n
-    ), running as (
-      select pe.n, pe.purchased_used, pe.subscription_used,
-             sum(pe.purchased_used) over (order by pe.n) as purchased_so_far,
-             sum(pe.subscription_used) over (order by pe.n) as subscription_so_far
-        from per_event pe
     ), per_lot as (
       select p.lot_id, p.source, p.lot_hi, sum(p.credits)::integer as credits
         from piece p
@@ -929,21 +936,21 @@ begin
         id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
         precedence, idempotency_key, metadata, result, actor_id, batch_id
       )
-      select e.id, p_organization_id, e.event_key, e.quantity, e.credits, r.purchased_used, r.subscription_used,
+      select e.id, p_organization_id, e.event_key, e.quantity, e.event_credits, e.purchased_used, e.subscription_used,
              v_organization.precedence, e.idempotency_key, e.metadata,
              jsonb_build_object(
                'transaction_id', e.id,
-               'credits_consumed', e.credits,
-               'purchased_used', r.purchased_used,
-               'subscription_used', r.subscription_used,
+               'credits_consumed', e.event_credits,
+               'purchased_used', e.purchased_used,
+               'subscription_used', e.subscription_used,
                'balance', jsonb_build_object(
-                 'total', v_balance.purchased + v_balance.subscription - r.purchased_so_far - r.subscription_so_far,
-                 'purchased', v_balance.purchased - r.purchased_so_far,
-                 'subscription', v_balance.subscription - r.subscription_so_far),
+                 'total', v_balance.purchased + v_balance.subscription - e.purchased_so_far - e.subscription_so_far,
+                 'purchased', v_balance.purchased - e.purchased_so_far,
+                 'subscription', v_balance.subscription - e.subscription_so_far),
                'idempotent_replay', false),
              v_actor, v_batch_id
-        from event e
-        join running r on r.n = e.n
+        from per_event e
+       where e.piece_number = 1
        order by e.n
     )
     insert into public.credit_transactions (
