@@ -77,7 +77,7 @@ alter table public.credit_consumptions add column reservation_id uuid;
 comment on column public.credit_consumptions.reservation_id is 'Set when the consumption is the settlement of a reservation.';
 alter table public.credit_consumptions add column batch_id uuid;
 comment on column public.credit_consumptions.batch_id is
-  'Set for events consumed through consume_credits_batch; the batch''s ledger rows carry it as their reference (one row per lot, not per event).';
+  'Set for events consumed through consume_credits_batch; the batch''s ledger rows carry it as their reference (one row per lot, not per event). Not indexed on purpose: every batch event would pay for it.';
 
 alter table public.organizations add column monthly_spend_limit integer check (monthly_spend_limit >= 0);
 comment on column public.organizations.monthly_spend_limit is
@@ -115,7 +115,6 @@ create index credit_transactions_reservation_id_idx on public.credit_transaction
   where reservation_id is not null;
 create index credit_consumptions_reservation_id_idx on public.credit_consumptions (reservation_id)
   where reservation_id is not null;
-create index credit_consumptions_batch_id_idx on public.credit_consumptions (batch_id) where batch_id is not null;
 
 -- ============================================================================
 -- RLS policies and privileges

@@ -503,6 +503,10 @@ security definer
 set search_path = ''
 -- A stuck lock becomes a quick, retriable error (55P03) instead of a hung request.
 set lock_timeout = '5s'
+-- Every statement here is keyed by the organization; planning the write statement for each
+-- call's values (a custom plan) cost more than the rest of the call, and it ran under the
+-- organization's lock.
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_metadata jsonb := coalesce(p_metadata, '{}'::jsonb);
@@ -707,6 +711,7 @@ language plpgsql
 security definer
 set search_path = ''
 set lock_timeout = '5s'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_count integer;
@@ -768,7 +773,7 @@ begin
            case when jsonb_typeof(e.v -> 'idempotency_key') = 'string' then e.v ->> 'idempotency_key' end as idempotency_key,
            case when coalesce(jsonb_typeof(e.v -> 'metadata'), 'null') = 'null' then '{}'::jsonb else e.v -> 'metadata' end as metadata
       from jsonb_array_elements(p_events) with ordinality as e (v, n)
-  ), judged as (
+  ), judged as materialized (
     select ev.n, ev.event_key, ev.idempotency_key, ev.metadata,
            case when ev.quantity between 1 and 2147483647 and ev.quantity = trunc(ev.quantity) then ev.quantity::integer end as quantity,
            case
@@ -810,14 +815,20 @@ begin
                 then lag(j.n) over (partition by j.idempotency_key, j.invalid is null order by j.n) end as earlier
       from judged j
       left join public.credit_events e on e.event_key = j.event_key and e.is_active and j.invalid is null
-      left join public.credit_consumptions c
-        on c.organization_id = p_organization_id and c.idempotency_key = j.idempotency_key and j.invalid is null
+      -- A lookup per keyed event through the idempotency index (a join could scan the table).
+      left join lateral (
+        select c.id, c.event_key, c.quantity, c.metadata, c.credits
+          from public.credit_consumptions c
+         where c.organization_id = p_organization_id
+           and c.idempotency_key = j.idempotency_key
+           and c.idempotency_key is not null
+      ) c on j.idempotency_key is not null and j.invalid is null
   )
-  select array_agg(d.status order by d.n), array_agg(d.error order by d.n), array_agg(d.event_key order by d.n),
-         array_agg(d.quantity order by d.n), array_agg(d.cost order by d.n), array_agg(d.idempotency_key order by d.n),
-         array_agg(d.metadata order by d.n), array_agg(d.prior_id order by d.n), array_agg(d.earlier order by d.n)
+  -- One sort for all nine arrays (an aggregate's own order by would sort its input again).
+  select array_agg(d.status), array_agg(d.error), array_agg(d.event_key), array_agg(d.quantity), array_agg(d.cost),
+         array_agg(d.idempotency_key), array_agg(d.metadata), array_agg(d.prior_id), array_agg(d.earlier)
     into v_status, v_error, v_event_key, v_quantity, v_cost, v_idempotency_key, v_metadata, v_transaction_id, v_earlier
-    from decided d;
+    from (select * from decided order by decided.n) d;
 
   -- What the events may draw on, after the write-down above.
   with held as (
@@ -884,7 +895,7 @@ begin
        where e.status = 'consumed'
     ), held as (
       select private.subscription_credits_held(p_organization_id) as held
-    ), lot as (
+    ), lot as materialized (
       select l.id, l.source, l.remaining,
              sum(l.remaining) over (
                order by case when v_organization.precedence = 'purchased_first' then l.source <> 'purchased'
@@ -894,22 +905,23 @@ begin
        where l.organization_id = p_organization_id and l.remaining > 0
          and (l.expires_at is null or l.expires_at > now())
          and not (l.source = 'subscription' and (select h.held from held h))
-    ), piece as (
-      select e.n, l.id as lot_id, l.source, l.hi as lot_hi,
+    ), piece as materialized (
+      select e.n, e.id, e.event_key, e.quantity, e.credits as event_credits, e.idempotency_key, e.metadata,
+             l.id as lot_id, l.source, l.hi as lot_hi,
              (least(e.hi, l.hi) - greatest(e.hi - e.credits, l.hi - l.remaining))::integer as credits
         from event e
         join lot l on l.hi - l.remaining < e.hi and e.hi - e.credits < l.hi
     ), per_event as (
-      select p.n,
-             coalesce(sum(p.credits) filter (where p.source = 'purchased'), 0)::integer as purchased_used,
-             coalesce(sum(p.credits) filter (where p.source = 'subscription'), 0)::integer as subscription_used
+      -- Window functions instead of joins back to the events: what each event used by source,
+      -- and (ordered by event, so all of an event's pieces are peers) the running totals
+      -- through its end.
+      select p.*,
+             coalesce(sum(p.credits) filter (where p.source = 'purchased') over (partition by p.n), 0)::integer as purchased_used,
+             coalesce(sum(p.credits) filter (where p.source = 'subscription') over (partition by p.n), 0)::integer as subscription_used,
+             coalesce(sum(p.credits) filter (where p.source = 'purchased') over (order by p.n), 0) as purchased_so_far,
+             coalesce(sum(p.credits) filter (where p.source = 'subscription') over (order by p.n), 0) as subscription_so_far,
+             row_number() over (partition by p.n order by p.lot_hi) as piece_number
         from piece p
-       group by p.n
-    ), running as (
-      select pe.n, pe.purchased_used, pe.subscription_used,
-             sum(pe.purchased_used) over (order by pe.n) as purchased_so_far,
-             sum(pe.subscription_used) over (order by pe.n) as subscription_so_far
-        from per_event pe
     ), per_lot as (
       select p.lot_id, p.source, p.lot_hi, sum(p.credits)::integer as credits
         from piece p
@@ -924,21 +936,21 @@ begin
         id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
         precedence, idempotency_key, metadata, result, actor_id, batch_id
       )
-      select e.id, p_organization_id, e.event_key, e.quantity, e.credits, r.purchased_used, r.subscription_used,
+      select e.id, p_organization_id, e.event_key, e.quantity, e.event_credits, e.purchased_used, e.subscription_used,
              v_organization.precedence, e.idempotency_key, e.metadata,
              jsonb_build_object(
                'transaction_id', e.id,
-               'credits_consumed', e.credits,
-               'purchased_used', r.purchased_used,
-               'subscription_used', r.subscription_used,
+               'credits_consumed', e.event_credits,
+               'purchased_used', e.purchased_used,
+               'subscription_used', e.subscription_used,
                'balance', jsonb_build_object(
-                 'total', v_balance.purchased + v_balance.subscription - r.purchased_so_far - r.subscription_so_far,
-                 'purchased', v_balance.purchased - r.purchased_so_far,
-                 'subscription', v_balance.subscription - r.subscription_so_far),
+                 'total', v_balance.purchased + v_balance.subscription - e.purchased_so_far - e.subscription_so_far,
+                 'purchased', v_balance.purchased - e.purchased_so_far,
+                 'subscription', v_balance.subscription - e.subscription_so_far),
                'idempotent_replay', false),
              v_actor, v_batch_id
-        from event e
-        join running r on r.n = e.n
+        from per_event e
+       where e.piece_number = 1
        order by e.n
     )
     insert into public.credit_transactions (
@@ -988,6 +1000,7 @@ grant execute on function public.consume_credits_batch(uuid, jsonb) to authentic
  * nothing else can spend them until the reservation is settled, released or expires
  * (p_ttl_seconds, 1 to 86400). Same callers and errors as consume_credits (PT402, PT429,
  * 42501, PT404, 22023, PT409); the same idempotency key returns the first reservation again.
+ * Like consume_credits, the common path is the lock and one statement that plans and writes.
  */
 create function public.reserve_credits(
   p_organization_id uuid,
@@ -1001,26 +1014,17 @@ language plpgsql
 security definer
 set search_path = ''
 set lock_timeout = '5s'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_metadata jsonb := coalesce(p_metadata, '{}'::jsonb);
   v_organization record;
   v_prior record;
   v_cost bigint;
-  v_held boolean;
-  v_usage bigint;
-  v_lot record;
-  v_needed integer;
-  v_take integer;
-  v_lot_ids bigint[] := '{}';
-  v_takes integer[] := '{}';
-  v_purchased integer := 0;
-  v_subscription integer := 0;
-  v_purchased_used integer := 0;
-  v_subscription_used integer := 0;
+  v_plan record;
   v_reservation_id uuid := gen_random_uuid();
   v_expires_at timestamptz;
-  v_result jsonb;
+  v_actor uuid;
 begin
   if p_organization_id is null then
     raise exception 'organization id is required' using errcode = '22023';
@@ -1031,14 +1035,16 @@ begin
   if p_ttl_seconds is null or p_ttl_seconds not between 1 and 86400 then
     raise exception 'ttl_seconds must be between 1 and 86400' using errcode = '22023';
   end if;
-  perform private.require_valid_key(p_idempotency_key, 'idempotency key');
+  if p_idempotency_key is not null then
+    perform private.require_valid_key(p_idempotency_key, 'idempotency key');
+  end if;
   if jsonb_typeof(v_metadata) <> 'object' or octet_length(v_metadata::text) > 16384 then
     raise exception 'metadata must be a JSON object of at most 16 KB' using errcode = '22023';
   end if;
 
   perform private.require_organization_role(p_organization_id, 'member');
 
-  select o.credit_precedence as precedence, o.monthly_spend_limit as spend_limit,
+  select o.credit_precedence as precedence, o.monthly_spend_limit as spend_limit, o.low_balance_threshold as threshold,
          (select e.credit_cost from public.credit_events e where e.event_key = p_event_key and e.is_active) as unit_cost
     into v_organization
     from public.organizations o
@@ -1069,81 +1075,116 @@ begin
   if v_cost > 2147483647 then
     raise exception 'quantity too large: % credits exceeds the largest single reservation', v_cost using errcode = '22023';
   end if;
+  v_expires_at := now() + make_interval(secs => p_ttl_seconds);
+  v_actor := auth.uid();
 
-  perform private.expire_organization_lots(p_organization_id);
-  if v_organization.spend_limit is not null then
-    v_usage := private.spend_limit_usage(p_organization_id);
-    if v_usage + v_cost > v_organization.spend_limit then
-      raise exception 'spend limit reached: % credits would take this month''s usage (%) above the limit of %',
-        v_cost, v_usage, v_organization.spend_limit using errcode = 'PT429';
-    end if;
-  end if;
-  v_held := private.subscription_credits_held(p_organization_id);
-
-  v_needed := v_cost;
-  for v_lot in
-    select l.id, l.source, l.remaining
-      from public.credit_lots l
-     where l.organization_id = p_organization_id
-       and l.remaining > 0
-       and not (l.source = 'subscription' and v_held)
-     order by
-       case when v_organization.precedence = 'purchased_first' then l.source <> 'purchased' else l.expires_at is null end,
-       l.expires_at nulls last,
-       l.id
-       for update
+  -- As in consume_credits: one statement after the lock plans (lots in precedence order, what
+  -- the reservation takes from each, the verdict) and, when the verdict is ok, writes the
+  -- lots, the reservation and its ledger rows. Expired lots or reservations on the books are
+  -- written down first and the statement runs again.
   loop
-    if v_lot.source = 'purchased' then
-      v_purchased := v_purchased + v_lot.remaining;
-    else
-      v_subscription := v_subscription + v_lot.remaining;
-    end if;
-    if v_needed > 0 then
-      v_take := least(v_needed, v_lot.remaining);
-      v_needed := v_needed - v_take;
-      v_lot_ids := v_lot_ids || v_lot.id;
-      v_takes := v_takes || v_take;
-      if v_lot.source = 'purchased' then
-        v_purchased_used := v_purchased_used + v_take;
-      else
-        v_subscription_used := v_subscription_used + v_take;
-      end if;
-    end if;
+    with held as (
+      select exists (
+        select 1 from public.organization_subscriptions s
+         where s.organization_id = p_organization_id
+           and (s.status = 'unpaid' or (s.status = 'past_due' and s.grace_period_end <= now()))) as held
+    ), lot as (
+      select l.id, l.source, l.remaining, l.expires_at
+        from public.credit_lots l
+       where l.organization_id = p_organization_id and l.remaining > 0
+    ), spendable as (
+      select lot.id, lot.source, lot.remaining,
+             sum(lot.remaining) over (
+               order by case when v_organization.precedence = 'purchased_first' then lot.source <> 'purchased'
+                             else lot.expires_at is null end,
+                        lot.expires_at nulls last, lot.id) as upto
+        from lot
+       where (lot.expires_at is null or lot.expires_at > now())
+         and not (lot.source = 'subscription' and (select h.held from held h))
+    ), take as (
+      select s.id, s.source, least(s.remaining, v_cost - (s.upto - s.remaining))::integer as credits, s.upto
+        from spendable s
+       where s.upto - s.remaining < v_cost
+    ), plan as (
+      select (select coalesce(sum(lot.remaining), 0) from lot)::integer as ledger_balance,
+             (select coalesce(sum(s.remaining) filter (where s.source = 'purchased'), 0) from spendable s)::integer as purchased,
+             (select coalesce(sum(s.remaining) filter (where s.source = 'subscription'), 0) from spendable s)::integer as subscription,
+             (select coalesce(sum(t.credits) filter (where t.source = 'purchased'), 0) from take t)::integer as purchased_used,
+             (select coalesce(sum(t.credits) filter (where t.source = 'subscription'), 0) from take t)::integer as subscription_used,
+             (select h.held from held h) as held,
+             private.reserved_credits(p_organization_id) as reserved,
+             case when v_organization.spend_limit is null then 0 else private.spend_limit_usage(p_organization_id) end as usage,
+             exists (select 1 from lot where lot.expires_at <= now())
+               or exists (select 1 from public.credit_reservations r
+                           where r.organization_id = p_organization_id and r.status = 'open' and r.expires_at <= now())
+               as stale
+    ), verdict as (
+      select p.*,
+             case when p.stale then 'stale'
+                  when v_organization.spend_limit is not null and p.usage + v_cost > v_organization.spend_limit then 'spend_limit'
+                  when p.purchased + p.subscription < v_cost then 'insufficient'
+                  else 'ok' end as verdict,
+             jsonb_build_object(
+               'reservation_id', v_reservation_id,
+               'credits_reserved', v_cost,
+               'expires_at', v_expires_at,
+               'balance', jsonb_build_object(
+                 'total', p.purchased + p.subscription - v_cost,
+                 'purchased', p.purchased - p.purchased_used,
+                 'subscription', p.subscription - p.subscription_used,
+                 'reserved', p.reserved + v_cost),
+               'idempotent_replay', false) as result
+        from plan p
+    ), moved as (
+      update public.credit_lots l
+         set remaining = l.remaining - t.credits
+        from take t, verdict v
+       where v.verdict = 'ok' and l.id = t.id
+    ), reservation as (
+      insert into public.credit_reservations (
+        organization_id, id, event_key, quantity, unit_cost, credits, precedence, ttl_seconds, expires_at,
+        idempotency_key, metadata, result, actor_id
+      )
+      select p_organization_id, v_reservation_id, p_event_key, p_quantity, v_organization.unit_cost, v_cost,
+             v_organization.precedence, p_ttl_seconds, v_expires_at, p_idempotency_key, v_metadata, v.result, v_actor
+        from verdict v
+       where v.verdict = 'ok'
+    ), ledger as (
+      insert into public.credit_transactions (
+        organization_id, kind, source, amount, balance_after, lot_id, event_key, description, actor_id, reservation_id
+      )
+      select p_organization_id, 'reservation', t.source, -t.credits,
+             v.ledger_balance - (least(t.upto, v_cost))::integer, t.id, p_event_key, 'credits reserved', v_actor,
+             v_reservation_id
+        from take t, verdict v
+       where v.verdict = 'ok'
+       order by t.upto
+    )
+    select v.verdict, v.result, v.ledger_balance, v.purchased + v.subscription as available, v.held, v.usage
+      into v_plan
+      from verdict v;
+    exit when v_plan.verdict <> 'stale';
+    perform private.expire_organization_lots(p_organization_id);
   end loop;
-  if v_needed > 0 then
-    raise exception 'insufficient credits: % required, % available%', v_cost, v_purchased + v_subscription,
-      case when v_held then ' (subscription credits are on hold until the past-due invoice is paid)' else '' end
+
+  if v_plan.verdict = 'spend_limit' then
+    raise exception 'spend limit reached: % credits would take this month''s usage (%) above the limit of %',
+      v_cost, v_plan.usage, v_organization.spend_limit using errcode = 'PT429';
+  end if;
+  if v_plan.verdict = 'insufficient' then
+    raise exception 'insufficient credits: % required, % available%', v_cost, v_plan.available,
+      case when v_plan.held then ' (subscription credits are on hold until the past-due invoice is paid)' else '' end
       using errcode = 'PT402';
   end if;
 
-  v_expires_at := now() + make_interval(secs => p_ttl_seconds);
-  v_result := jsonb_build_object(
-    'reservation_id', v_reservation_id,
-    'credits_reserved', v_cost,
-    'expires_at', v_expires_at,
-    'balance', jsonb_build_object(
-      'total', v_purchased + v_subscription - v_cost,
-      'purchased', v_purchased - v_purchased_used,
-      'subscription', v_subscription - v_subscription_used,
-      'reserved', private.reserved_credits(p_organization_id) + v_cost),
-    'idempotent_replay', false
-  );
-  insert into public.credit_reservations (
-    organization_id, id, event_key, quantity, unit_cost, credits, precedence, ttl_seconds, expires_at,
-    idempotency_key, metadata, result, actor_id
-  ) values (
-    p_organization_id, v_reservation_id, p_event_key, p_quantity, v_organization.unit_cost, v_cost,
-    v_organization.precedence, p_ttl_seconds, v_expires_at, p_idempotency_key, v_metadata, v_result, auth.uid()
-  );
-  for i in 1 .. coalesce(array_length(v_lot_ids, 1), 0) loop
-    perform private.move_credits(v_lot_ids[i], -v_takes[i], 'reservation', p_event_key => p_event_key,
-      p_description => 'credits reserved', p_reservation_id => v_reservation_id);
-  end loop;
-
-  if v_organization.spend_limit is not null and v_usage + v_cost >= v_organization.spend_limit then
-    perform private.note_spend_limit_reached(p_organization_id, v_organization.spend_limit, v_usage + v_cost);
+  if v_organization.spend_limit is not null and v_plan.usage + v_cost >= v_organization.spend_limit then
+    perform private.note_spend_limit_reached(p_organization_id, v_organization.spend_limit, v_plan.usage + v_cost);
   end if;
-  return v_result;
+  if v_plan.ledger_balance - v_cost < v_organization.threshold then
+    perform private.note_low_balance(p_organization_id, v_plan.ledger_balance, v_plan.ledger_balance - v_cost,
+      v_organization.threshold);
+  end if;
+  return v_plan.result;
 end;
 $$;
 comment on function public.reserve_credits(uuid, text, integer, text, integer, jsonb) is
@@ -1178,6 +1219,141 @@ $$;
 revoke all on function private.reservation_organization(uuid) from public;
 
 /**
+ * Closes a live reservation under its organization's lock: every credit it holds goes back
+ * to the lot it came from (release rows), the settlement (p_quantity > 0) consumes unit cost ×
+ * p_quantity of them in the order they were taken (a consumption and its ledger rows), and
+ * what went back to a lot that expired meanwhile expires there. One statement plans and
+ * writes it all, with the running balance on every ledger row. Returns {"consumption_id",
+ * "credits_consumed", "purchased_used", "subscription_used", "balance"}.
+ */
+create function private.close_reservation(
+  p_reservation public.credit_reservations,
+  p_quantity integer,
+  p_metadata jsonb,
+  p_status public.credit_reservation_status
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_cost integer := p_reservation.unit_cost * p_quantity;
+  v_consumption_id uuid := case when p_quantity > 0 then gen_random_uuid() end;
+  v_description text := case when p_status = 'settled' then 'reserved credits returned for the settlement'
+                             else 'reservation released: credits returned' end;
+  v_actor uuid := auth.uid();
+  v_done record;
+begin
+  loop
+    with held as (
+      select exists (
+        select 1 from public.organization_subscriptions s
+         where s.organization_id = p_reservation.organization_id
+           and (s.status = 'unpaid' or (s.status = 'past_due' and s.grace_period_end <= now()))) as held
+    ), holding as materialized (
+      select t.lot_id, (-sum(t.amount))::integer as credits, min(t.id) as first_row
+        from public.credit_transactions t
+       where t.organization_id = p_reservation.organization_id and t.reservation_id = p_reservation.id
+       group by t.lot_id
+      having sum(t.amount) < 0
+    ), lot as materialized (
+      select l.id, l.source, l.remaining, l.expires_at is not null and l.expires_at <= now() as expired
+        from public.credit_lots l
+       where l.organization_id = p_reservation.organization_id
+         and (l.remaining > 0 or l.id in (select h.lot_id from holding h))
+    ), take as materialized (
+      select h.lot_id, h.credits as held, l.source, l.expired,
+             least(h.credits, greatest(v_cost - (sum(h.credits) over (order by h.first_row) - h.credits), 0))::integer as consumed,
+             row_number() over (order by h.first_row) as k
+        from holding h
+        join lot l on l.id = h.lot_id
+    ), movement as (
+      select 1 as phase, t.k, t.lot_id, t.source, 'release'::public.credit_transaction_kind as kind, t.held as amount
+        from take t
+      union all
+      select 2, t.k, t.lot_id, t.source, 'consumption'::public.credit_transaction_kind, -t.consumed
+        from take t where t.consumed > 0
+      union all
+      select 3, t.k, t.lot_id, t.source, 'expiry'::public.credit_transaction_kind, -(t.held - t.consumed)
+        from take t where t.expired and t.held > t.consumed
+    ), state as (
+      select exists (select 1 from lot where lot.remaining > 0 and lot.expired)
+               or exists (select 1 from public.credit_reservations r
+                           where r.organization_id = p_reservation.organization_id and r.status = 'open'
+                             and r.expires_at <= now() and r.id <> p_reservation.id)
+               as stale,
+             (select coalesce(sum(lot.remaining), 0) from lot)::integer as ledger_balance,
+             (select coalesce(sum(t.consumed) filter (where t.source = 'purchased'), 0) from take t)::integer as purchased_used,
+             (select coalesce(sum(t.consumed) filter (where t.source = 'subscription'), 0) from take t)::integer as subscription_used,
+             -- Spendable afterwards: the live lots, with what goes back to them.
+             (select coalesce(sum(lot.remaining + coalesce(t.held - t.consumed, 0)), 0)
+                from lot left join take t on t.lot_id = lot.id
+               where not lot.expired and lot.source = 'purchased')::integer as purchased,
+             (select coalesce(sum(lot.remaining + coalesce(t.held - t.consumed, 0)), 0)
+                from lot left join take t on t.lot_id = lot.id
+               where not lot.expired and lot.source = 'subscription' and not (select h.held from held h))::integer as subscription,
+             (select coalesce(sum(r.credits), 0) from public.credit_reservations r
+               where r.organization_id = p_reservation.organization_id and r.status = 'open'
+                 and r.expires_at > now() and r.id <> p_reservation.id)::integer as reserved
+    ), moved as (
+      update public.credit_lots l
+         set remaining = l.remaining + d.delta
+        from (select m.lot_id, sum(m.amount)::integer as delta from movement m group by m.lot_id) d, state s
+       where not s.stale and l.id = d.lot_id and d.delta <> 0
+    ), consumption as (
+      insert into public.credit_consumptions (
+        id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
+        precedence, metadata, result, actor_id, reservation_id
+      )
+      select v_consumption_id, p_reservation.organization_id, p_reservation.event_key, p_quantity, v_cost,
+             s.purchased_used, s.subscription_used, p_reservation.precedence, p_reservation.metadata || p_metadata,
+             jsonb_build_object('transaction_id', v_consumption_id, 'credits_consumed', v_cost,
+               'purchased_used', s.purchased_used, 'subscription_used', s.subscription_used,
+               'reservation_id', p_reservation.id),
+             v_actor, p_reservation.id
+        from state s
+       where not s.stale and v_consumption_id is not null
+    ), ledger as (
+      insert into public.credit_transactions (
+        organization_id, kind, source, amount, balance_after, lot_id, consumption_id, event_key, description,
+        actor_id, reservation_id
+      )
+      select p_reservation.organization_id, m.kind, m.source, m.amount,
+             s.ledger_balance + (sum(m.amount) over (order by m.phase, m.k))::integer, m.lot_id,
+             case when m.kind = 'consumption' then v_consumption_id end, p_reservation.event_key,
+             case m.kind when 'release' then v_description when 'expiry' then 'credits expired' else '' end,
+             case when m.kind = 'expiry' then null else v_actor end,
+             case when m.kind = 'release' then p_reservation.id end
+        from movement m, state s
+       where not s.stale
+       order by m.phase, m.k
+    ), closed as (
+      update public.credit_reservations r
+         set status = p_status, closed_at = now(),
+             settled_quantity = case when p_status = 'settled' then p_quantity end,
+             credits_consumed = case when p_status = 'settled' then v_cost end,
+             consumption_id = v_consumption_id
+        from state s
+       where not s.stale and r.organization_id = p_reservation.organization_id and r.id = p_reservation.id
+    )
+    select s.* into v_done from state s;
+    exit when not v_done.stale;
+    perform private.expire_organization_lots(p_reservation.organization_id);
+  end loop;
+
+  return jsonb_build_object(
+    'consumption_id', v_consumption_id,
+    'credits_consumed', v_cost,
+    'purchased_used', v_done.purchased_used,
+    'subscription_used', v_done.subscription_used,
+    'balance', jsonb_build_object('total', v_done.purchased + v_done.subscription, 'purchased', v_done.purchased,
+      'subscription', v_done.subscription, 'reserved', v_done.reserved)
+  );
+end;
+$$;
+revoke all on function private.close_reservation(public.credit_reservations, integer, jsonb, public.credit_reservation_status) from public;
+
+/**
  * Takes the lock of the reservation's organization and returns the reservation as it is
  * now, if it is still live: PT409 when settled or released, PT410 when past its expiry
  * (written down or not).
@@ -1191,10 +1367,9 @@ as $$
 declare
   v_reservation public.credit_reservations;
 begin
-  perform private.lock_organization(p_organization_id);
+  perform 1 from public.organizations o where o.id = p_organization_id for no key update;
   select * into v_reservation from public.credit_reservations r
-   where r.organization_id = p_organization_id and r.id = p_reservation_id
-     for update;
+   where r.organization_id = p_organization_id and r.id = p_reservation_id;
   if v_reservation.status = 'expired' or (v_reservation.status = 'open' and v_reservation.expires_at <= now()) then
     raise exception 'reservation % expired at %', p_reservation_id, v_reservation.expires_at using errcode = 'PT410';
   end if;
@@ -1223,6 +1398,7 @@ language plpgsql
 security definer
 set search_path = ''
 set lock_timeout = '5s'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_metadata jsonb := coalesce(p_metadata, '{}'::jsonb);
@@ -1230,16 +1406,7 @@ declare
   v_reservation public.credit_reservations;
   v_limit integer;
   v_quantity integer;
-  v_cost integer;
-  v_needed integer;
-  v_holding record;
-  v_lot_ids bigint[] := '{}';
-  v_held integer[] := '{}';
-  v_takes integer[] := '{}';
-  v_purchased_used integer := 0;
-  v_subscription_used integer := 0;
-  v_consumption_id uuid;
-  v_result jsonb;
+  v_closed jsonb;
 begin
   if p_reservation_id is null then
     raise exception 'reservation id is required' using errcode = '22023';
@@ -1257,77 +1424,22 @@ begin
   if v_quantity > v_reservation.quantity then
     raise exception 'quantity % is more than the % reserved', v_quantity, v_reservation.quantity using errcode = '22023';
   end if;
-  v_cost := v_reservation.unit_cost * v_quantity;
-  perform private.expire_organization_lots(v_organization_id);
 
-  -- The consumption takes from the reservation's holdings in the order it took them.
-  v_needed := v_cost;
-  for v_holding in
-    select t.lot_id, (-sum(t.amount))::integer as held, l.source
-      from public.credit_transactions t
-      join public.credit_lots l on l.id = t.lot_id
-     where t.organization_id = v_organization_id and t.reservation_id = p_reservation_id
-     group by t.lot_id, l.source
-    having sum(t.amount) < 0
-     order by min(t.id)
-  loop
-    v_lot_ids := v_lot_ids || v_holding.lot_id;
-    v_held := v_held || v_holding.held;
-    v_takes := v_takes || least(v_needed, v_holding.held);
-    if v_holding.source = 'purchased' then
-      v_purchased_used := v_purchased_used + least(v_needed, v_holding.held);
-    else
-      v_subscription_used := v_subscription_used + least(v_needed, v_holding.held);
-    end if;
-    v_needed := v_needed - least(v_needed, v_holding.held);
-  end loop;
-
-  -- Everything goes back to its lot, then the settlement consumes from those lots.
-  for i in 1 .. coalesce(array_length(v_lot_ids, 1), 0) loop
-    perform private.move_credits(v_lot_ids[i], v_held[i], 'release', p_event_key => v_reservation.event_key,
-      p_description => 'reserved credits returned for the settlement', p_reservation_id => p_reservation_id);
-  end loop;
-  if v_cost > 0 then
-    v_consumption_id := gen_random_uuid();
-    insert into public.credit_consumptions (
-      id, organization_id, event_key, quantity, credits, purchased_used, subscription_used,
-      precedence, metadata, result, actor_id, reservation_id
-    ) values (
-      v_consumption_id, v_organization_id, v_reservation.event_key, v_quantity, v_cost, v_purchased_used,
-      v_subscription_used, v_reservation.precedence, v_reservation.metadata || v_metadata,
-      jsonb_build_object('transaction_id', v_consumption_id, 'credits_consumed', v_cost,
-        'purchased_used', v_purchased_used, 'subscription_used', v_subscription_used, 'reservation_id', p_reservation_id),
-      auth.uid(), p_reservation_id
-    );
-    for i in 1 .. coalesce(array_length(v_lot_ids, 1), 0) loop
-      if v_takes[i] > 0 then
-        perform private.move_credits(v_lot_ids[i], -v_takes[i], 'consumption', v_consumption_id, v_reservation.event_key);
-      end if;
-    end loop;
-  end if;
-  -- What went back to a lot that expired while reserved expires now.
-  perform private.expire_organization_lots(v_organization_id);
-
-  update public.credit_reservations r
-     set status = 'settled', closed_at = now(), settled_quantity = v_quantity, credits_consumed = v_cost,
-         consumption_id = v_consumption_id
-   where r.organization_id = v_organization_id and r.id = p_reservation_id;
+  v_closed := private.close_reservation(v_reservation, v_quantity, v_metadata, 'settled');
 
   select o.monthly_spend_limit into v_limit from public.organizations o where o.id = v_organization_id;
   if v_limit is not null then
-    perform private.record_spend(v_organization_id, v_cost, v_limit);
+    perform private.record_spend(v_organization_id, (v_closed ->> 'credits_consumed')::integer, v_limit);
   end if;
-
-  v_result := jsonb_build_object(
+  return jsonb_build_object(
     'reservation_id', p_reservation_id,
-    'transaction_id', v_consumption_id,
-    'credits_consumed', v_cost,
-    'credits_released', v_reservation.credits - v_cost,
-    'purchased_used', v_purchased_used,
-    'subscription_used', v_subscription_used,
-    'balance', private.balance_summary(v_organization_id)
+    'transaction_id', v_closed -> 'consumption_id',
+    'credits_consumed', v_closed -> 'credits_consumed',
+    'credits_released', v_reservation.credits - (v_closed ->> 'credits_consumed')::integer,
+    'purchased_used', v_closed -> 'purchased_used',
+    'subscription_used', v_closed -> 'subscription_used',
+    'balance', v_closed -> 'balance'
   );
-  return v_result;
 end;
 $$;
 comment on function public.settle_reservation(uuid, integer, jsonb) is
@@ -1345,27 +1457,23 @@ language plpgsql
 security definer
 set search_path = ''
 set lock_timeout = '5s'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 declare
   v_organization_id uuid;
   v_reservation public.credit_reservations;
+  v_closed jsonb;
 begin
   if p_reservation_id is null then
     raise exception 'reservation id is required' using errcode = '22023';
   end if;
   v_organization_id := private.reservation_organization(p_reservation_id);
   v_reservation := private.lock_live_reservation(v_organization_id, p_reservation_id);
-  perform private.expire_organization_lots(v_organization_id);
-  perform private.return_reserved_credits(v_organization_id, p_reservation_id, v_reservation.event_key,
-    'reservation released: credits returned');
-  update public.credit_reservations r
-     set status = 'released', closed_at = now()
-   where r.organization_id = v_organization_id and r.id = p_reservation_id;
-  perform private.expire_organization_lots(v_organization_id);
+  v_closed := private.close_reservation(v_reservation, 0, '{}', 'released');
   return jsonb_build_object(
     'reservation_id', p_reservation_id,
     'credits_released', v_reservation.credits,
-    'balance', private.balance_summary(v_organization_id)
+    'balance', v_closed -> 'balance'
   );
 end;
 $$;

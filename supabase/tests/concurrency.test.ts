@@ -14,6 +14,7 @@ import {
   creditBalance,
   grantCredits,
   ledger,
+  type Outcome,
   releaseReservation,
   reserveCredits,
   setSpendLimit,
@@ -216,7 +217,7 @@ describe("reservations, batches and spend limits under concurrency", () => {
     // Settle each around its expiry (some just before, some just after) while sweeps and
     // consumptions (which write expired reservations down) run beside them.
     const expiresAt = Math.min(...reservations.map((r) => Date.parse(r.expires_at)));
-    const outcomes = await race(30, async (client, index) => {
+    const outcomes = await race(30, async (client, index): Promise<Outcome<unknown>> => {
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() - 60 + (index % 10) * 15)));
       if (index < 20) return attempt(() => settleReservation(client, reservations[index]!.reservation_id));
       if (index < 25) return attempt(() => client.query("select public.expire_reservations()"));
@@ -231,7 +232,8 @@ describe("reservations, batches and spend limits under concurrency", () => {
     const byId = new Map(rows.map((r) => [r.id, r]));
     t.diagnostic(`settled ${rows.filter((r) => r.status === "settled").length}, expired ${rows.filter((r) => r.status === "expired").length}`);
     for (let i = 0; i < 20; i++) {
-      const settled = outcomes[i]!.ok ? (outcomes[i] as { ok: true; value: Awaited<ReturnType<typeof attempt>> }).value : undefined;
+      const outcome: Outcome<Outcome<unknown>> = outcomes[i]!;
+      const settled: Outcome<unknown> | undefined = outcome.ok ? outcome.value : undefined;
       const row = byId.get(reservations[i]!.reservation_id)!;
       if (settled?.ok) {
         assert.equal(row.status, "settled", `reservation ${i} settled and stays settled`);

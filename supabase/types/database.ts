@@ -120,10 +120,10 @@ isOneToOne: false
       referencedColumns: ["id"]
     },{
       foreignKeyName: "credit_lots_subscription_id_fkey"
-      columns: ["subscription_id"]
+      columns: ["subscription_id","organization_id"]
 isOneToOne: false
       referencedRelation: "organization_subscriptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"credit_products": {
@@ -194,16 +194,16 @@ isOneToOne: false
                   Relationships: [
                     {
       foreignKeyName: "credit_transactions_consumption_id_fkey"
-      columns: ["consumption_id"]
+      columns: ["consumption_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_consumptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_lot_id_fkey"
-      columns: ["lot_id"]
+      columns: ["lot_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_lots"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_organization_id_fkey"
       columns: ["organization_id"]
@@ -228,28 +228,28 @@ isOneToOne: false
                   ]
                 },"notification_attempts": {
                   Row: {
-                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"response_status": number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"organization_id": string,"response_status": number | null,"succeeded": boolean
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id": string,"response_status"?: number | null,"succeeded": boolean
                   }
                   Update: {
-                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded"?: boolean
+                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id"?: string,"response_status"?: number | null,"succeeded"?: boolean
                   }
                   Relationships: [
                     {
       foreignKeyName: "notification_attempts_email_id_fkey"
-      columns: ["email_id"]
+      columns: ["email_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notification_emails"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_attempts_notification_id_fkey"
-      columns: ["notification_id"]
+      columns: ["notification_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notifications"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"notification_emails": {
@@ -266,10 +266,10 @@ isOneToOne: false
                   Relationships: [
                     {
       foreignKeyName: "notification_emails_alert_id_fkey"
-      columns: ["alert_id"]
+      columns: ["alert_id","organization_id"]
 isOneToOne: false
       referencedRelation: "billing_alerts"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_emails_organization_id_fkey"
       columns: ["organization_id"]
@@ -370,13 +370,7 @@ isOneToOne: false
                     "attempts"?: number,"id"?: string,"last_attempted_at"?: string | null,"last_error"?: string | null,"livemode"?: boolean,"organization_id"?: string | null,"payload"?: NonNullable<Json>,"processed_at"?: string | null,"received_at"?: string,"status"?: Database["public"]['Enums']["stripe_event_status"],"stripe_created_at"?: string,"type"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "stripe_events_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"subscription_plans": {
                   Row: {
@@ -404,13 +398,7 @@ isOneToOne: false
                     "created_at"?: string,"grants_allowance"?: boolean,"id"?: string,"organization_id"?: string | null,"stripe_subscription_id"?: string,"trial_start"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "subscription_trials_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"trial_owners": {
                   Row: {
@@ -425,12 +413,6 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "trial_owners_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    },{
       foreignKeyName: "trial_owners_subscription_trial_id_fkey"
       columns: ["subscription_trial_id"]
 isOneToOne: false
@@ -556,6 +538,9 @@ isOneToOne: false
                            },
 "note_stripe_event_failure":
 { Args: { "p_error": string,"p_event_id": string }; Returns: undefined
+                           },
+"organization_of_stripe_customer":
+{ Args: { "p_stripe_customer_id": string }; Returns: string
                            },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
