@@ -157,3 +157,24 @@ test("a malformed batch, or one malformed event in it, is a 4xx naming it and co
   }
   assert.deepEqual(await written(organizationId), before, "no malformed batch consumed anything");
 });
+
+test("batches racing over HTTP against a spend limit never take the month past it", async () => {
+  const { organizationId, owner, member } = await organizationWithCredits(10_000);
+  await setSpendLimit(owner, organizationId, 100);
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      api(i % 2 ? owner : member, "POST", "/credits/consume-batch", {
+        organization_id: organizationId,
+        events: [{ event_key: "api_call_premium" }, { event_key: "api_call_premium" }],
+      })),
+  );
+  assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers.filter((a) => a.status !== 200)));
+  const consumed = answers.reduce((sum, a) => sum + (a.body.credits_consumed as number), 0);
+  assert.equal(consumed, 100, "exactly the limit: 20 events of 5 credits, the other 20 refused");
+  const refused = answers.flatMap((a) => a.body.results as BatchResult[]).filter((r) => r.status === "spend_limit_reached");
+  assert.equal(refused.length, 20);
+  const { data, error } = await member.client.rpc("get_spend_limit", { p_organization_id: organizationId });
+  assert.equal(error, null);
+  assert.equal((data as { consumed_this_month: number }).consumed_this_month, 100);
+  assert.equal((await written(organizationId)).ledger_sum, 10_000 - 100);
+});

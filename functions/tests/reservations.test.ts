@@ -262,3 +262,34 @@ test("hostile input to the reservation routes is a 4xx with the envelope and wri
   assert.equal(still.status, 200, "and the reservation is still live and whole");
   assert.equal(still.body.credits_consumed, 50);
 });
+
+test("20 reservations at once over HTTP: exactly as many succeed as the credits allow, the rest get 402", async () => {
+  const { organizationId, owner, member } = await organizationWithCredits(250);
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      api(i % 2 ? owner : member, "POST", "/credits/reserve", { organization_id: organizationId, event_key: AI })),
+  );
+  const statuses = answers.map((a) => a.status).sort();
+  assert.deepEqual(statuses, [...new Array(10).fill(200), ...new Array(10).fill(402)], JSON.stringify(answers.filter((a) => a.status >= 500)));
+  const ids = new Set(answers.filter((a) => a.status === 200).map((a) => a.body.reservation_id));
+  assert.equal(ids.size, 10, "ten distinct reservations");
+  const balance = await api(owner, "GET", `/credits/${organizationId}`);
+  assert.deepEqual({ total: balance.body.balance.total, reserved: balance.body.balance.reserved }, { total: 0, reserved: 250 });
+});
+
+test("settle and release racing on one reservation: exactly one wins, every other call is 409 reservation_closed", async () => {
+  const { organizationId, owner, admin } = await organizationWithCredits(100);
+  const reserved = await api(owner, "POST", "/credits/reserve", { organization_id: organizationId, event_key: AI, quantity: 2 });
+  const id = reserved.body.reservation_id;
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      api(i % 2 ? owner : admin, "POST", `/credits/reservations/${id}/${i % 3 ? "settle" : "release"}`, i % 3 ? { quantity: 1 } : {})),
+  );
+  const winners = answers.filter((a) => a.status === 200);
+  assert.equal(winners.length, 1, JSON.stringify(answers.map((a) => a.status)));
+  assert.ok(answers.filter((a) => a.status !== 200).every((a) => a.status === 409 && a.body.error.code === "reservation_closed"));
+  const state = await written(organizationId);
+  assert.equal(state.open_reservations, 0);
+  const expected = winners[0]!.body.credits_consumed === 25 ? 75 : 100;
+  assert.equal(state.ledger_sum, expected, "the one winner's effect, once: 25 consumed by a settlement, or nothing by a release");
+});
