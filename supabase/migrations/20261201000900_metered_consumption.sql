@@ -696,9 +696,10 @@ comment on function public.consume_credits(uuid, text, integer, text, jsonb) is
  * apply in array order, each all or nothing on its own; a failed event does not stop the
  * others. Idempotency keys share consume_credits' namespace.
  *
- * Set-based: one statement judges every event (shape, event, earlier consumption with its
- * key), a loop over plain arrays decides in order which fit the balance and the spend limit
- * (arithmetic only), and one statement writes the lots, every consumption and the ledger:
+ * Set-based: one statement judges every event's shape and event before the lock, one under
+ * it finds earlier consumptions with the batch's keys (through the idempotency index), a loop
+ * over plain arrays decides in order which replay, conflict, or fit the spend limit and the
+ * balance (arithmetic only), and one statement writes the lots, every consumption and the ledger:
  * one ledger row per lot the batch drew from (reference `batch:<id>`), while each event is
  * its own credit_consumptions row (batch_id) with the result consume_credits would have
  * returned.
@@ -726,6 +727,12 @@ declare
   v_metadata jsonb[];
   v_transaction_id uuid[];
   v_earlier integer[];
+  v_keyed boolean;
+  v_prior_id uuid[];
+  v_prior_event_key text[];
+  v_prior_quantity integer[];
+  v_prior_metadata jsonb[];
+  v_prior_credits integer[];
   v_available bigint;
   v_usage bigint;
   v_limit_refused boolean := false;
@@ -753,18 +760,8 @@ begin
 
   perform private.require_organization_role(p_organization_id, 'member');
 
-  select o.credit_precedence as precedence, o.monthly_spend_limit as spend_limit, o.low_balance_threshold as threshold
-    into v_organization
-    from public.organizations o
-   where o.id = p_organization_id
-     for no key update;
-  if not found then
-    raise exception 'organization not found' using errcode = 'PT404';
-  end if;
-  perform private.expire_organization_lots(p_organization_id);
-
-  -- Every event judged on its own, in one statement: its shape, its event, and an earlier
-  -- consumption with its key (replayed with the same parameters, a conflict otherwise).
+  -- Every event judged on its own, in one statement and before the lock (nothing here depends
+  -- on the organization's state): its shape and its event.
   with event as (
     select e.n::integer as n, e.v,
            e.v ->> 'event_key' as event_key,
@@ -792,43 +789,59 @@ begin
            end as invalid
       from event ev
   ), decided as (
-    select j.n, j.event_key, j.quantity, j.idempotency_key, j.metadata,
+    select j.n, j.event_key, j.quantity, case when j.invalid is null then j.idempotency_key end as idempotency_key, j.metadata,
            case
              when j.invalid is not null then 'invalid'
-             when c.id is not null and c.event_key = j.event_key and c.quantity = j.quantity and c.metadata = j.metadata then 'replayed'
-             when c.id is not null then 'conflict'
              when e.credit_cost is null then 'unknown_event'
              when e.credit_cost::bigint * j.quantity > 2147483647 then 'invalid'
              else 'pending'
            end as status,
            case
              when j.invalid is not null then j.invalid
-             when c.id is not null and c.event_key = j.event_key and c.quantity = j.quantity and c.metadata = j.metadata then null
-             when c.id is not null then pg_catalog.format('idempotency key %s was already used with different parameters', j.idempotency_key)
              when e.credit_cost is null then pg_catalog.format('unknown or inactive event key: %s', j.event_key)
              when e.credit_cost::bigint * j.quantity > 2147483647 then 'quantity too large'
            end as error,
-           coalesce(c.credits, e.credit_cost::bigint * j.quantity) as cost,
-           c.id as prior_id,
-           -- The previous event of this batch with the same key (valid or not; the loop walks back).
+           e.credit_cost::bigint * j.quantity as cost,
+           -- The previous event of this batch with the same key (the loop walks back).
            case when j.idempotency_key is not null and j.invalid is null
                 then lag(j.n) over (partition by j.idempotency_key, j.invalid is null order by j.n) end as earlier
       from judged j
       left join public.credit_events e on e.event_key = j.event_key and e.is_active and j.invalid is null
-      -- A lookup per keyed event through the idempotency index (a join could scan the table).
-      left join lateral (
-        select c.id, c.event_key, c.quantity, c.metadata, c.credits
-          from public.credit_consumptions c
-         where c.organization_id = p_organization_id
-           and c.idempotency_key = j.idempotency_key
-           and c.idempotency_key is not null
-      ) c on j.idempotency_key is not null and j.invalid is null
   )
-  -- One sort for all nine arrays (an aggregate's own order by would sort its input again).
+  -- One sort for all the arrays (an aggregate's own order by would sort its input again).
   select array_agg(d.status), array_agg(d.error), array_agg(d.event_key), array_agg(d.quantity), array_agg(d.cost),
-         array_agg(d.idempotency_key), array_agg(d.metadata), array_agg(d.prior_id), array_agg(d.earlier)
-    into v_status, v_error, v_event_key, v_quantity, v_cost, v_idempotency_key, v_metadata, v_transaction_id, v_earlier
+         array_agg(d.idempotency_key), array_agg(d.metadata), array_agg(d.earlier),
+         count(d.idempotency_key) > 0
+    into v_status, v_error, v_event_key, v_quantity, v_cost, v_idempotency_key, v_metadata, v_earlier, v_keyed
     from (select * from decided order by decided.n) d;
+  v_transaction_id := array_fill(null::uuid, array[v_count]);
+
+  select o.credit_precedence as precedence, o.monthly_spend_limit as spend_limit, o.low_balance_threshold as threshold
+    into v_organization
+    from public.organizations o
+   where o.id = p_organization_id
+     for no key update;
+  if not found then
+    raise exception 'organization not found' using errcode = 'PT404';
+  end if;
+  perform private.expire_organization_lots(p_organization_id);
+
+  -- Under the lock: earlier consumptions with the batch's keys (from consume_credits or an
+  -- earlier batch), one lookup per keyed event through the idempotency index.
+  if v_keyed then
+    select array_agg(c.id), array_agg(c.event_key), array_agg(c.quantity), array_agg(c.metadata), array_agg(c.credits)
+      into v_prior_id, v_prior_event_key, v_prior_quantity, v_prior_metadata, v_prior_credits
+      from (select k.n, p.id, p.event_key, p.quantity, p.metadata, p.credits
+              from unnest(v_idempotency_key) with ordinality as k (idempotency_key, n)
+              left join lateral (
+                select c.id, c.event_key, c.quantity, c.metadata, c.credits
+                  from public.credit_consumptions c
+                 where c.organization_id = p_organization_id
+                   and c.idempotency_key = k.idempotency_key
+                   and c.idempotency_key is not null
+              ) p on k.idempotency_key is not null
+             order by k.n) c;
+  end if;
 
   -- What the events may draw on, after the write-down above.
   with held as (
@@ -849,6 +862,20 @@ begin
   -- In array order: an event whose key an earlier event of the batch consumed replays it (or
   -- conflicts); the others consume if they fit the spend limit and the balance.
   for i in 1 .. v_count loop
+    continue when v_status[i] = 'invalid';
+    -- A key consumed before this batch: replayed with the same parameters, else a conflict.
+    if v_keyed and v_prior_id[i] is not null then
+      if v_prior_event_key[i] = v_event_key[i] and v_prior_quantity[i] = v_quantity[i] and v_prior_metadata[i] = v_metadata[i] then
+        v_status[i] := 'replayed';
+        v_error[i] := null;
+        v_transaction_id[i] := v_prior_id[i];
+        v_cost[i] := v_prior_credits[i];
+      else
+        v_status[i] := 'conflict';
+        v_error[i] := pg_catalog.format('idempotency key %s was already used with different parameters', v_idempotency_key[i]);
+      end if;
+      continue;
+    end if;
     continue when v_status[i] <> 'pending';
     j := v_earlier[i];
     while j is not null loop
