@@ -1,7 +1,8 @@
 /**
  * The local scheduler against the test database, with no request made: it runs the jobs
  * defined in private.scheduled_jobs on their schedules (made fast here with overrides), so
- * expired credits get their expiry rows and a usage burst raises an alert by themselves; a
+ * expired credits get their expiry rows, expired reservations give their credits back and a
+ * usage burst raises an alert by themselves; a
  * failing job is recorded while the others keep running; function jobs are POSTed with the
  * service role key, one at a time.
  */
@@ -10,7 +11,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { consumeCredits, createOrganization, grantCredits, testPool } from "../../../supabase/tests/support/credits.ts";
+import { consumeCredits, createOrganization, grantCredits, reserveCredits, testPool } from "../../../supabase/tests/support/credits.ts";
 import { startScheduler, type RunningScheduler } from "../../stack/scheduler.ts";
 import { eventually } from "./processes.ts";
 
@@ -60,7 +61,8 @@ describe("the local scheduler", () => {
     try {
       assert.deepEqual(
         running.jobs.map((job) => `${job.name} ${job.schedule}`),
-        ["deliver_notifications 5 seconds", "detect_unusual_usage 0 * * * *", "expire_credits * * * * *", "prune_job_runs 17 3 * * *", "stripe_inbox_sweep * * * * *"],
+        ["deliver_notifications 5 seconds", "detect_unusual_usage 0 * * * *", "expire_credits * * * * *",
+          "expire_reservations * * * * *", "prune_job_runs 17 3 * * *", "stripe_inbox_sweep * * * * *"],
       );
     } finally {
       await running.stop();
@@ -82,6 +84,35 @@ describe("the local scheduler", () => {
       });
       assert.deepEqual(expiry, { amount: -40, balance_after: 0 }, "the whole lot expired, once");
       const { rows: runs } = await pool.query("select 1 from public.job_runs where job_name = 'expire_credits' and outcome = 'succeeded'");
+      assert.ok(runs.length >= 1, "the runs are recorded");
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test("a reservation past its expiry is written down with no request made: its credits go back to their lot", async () => {
+    const organizationId = await createOrganization(pool, "scheduler-reservation");
+    await grantCredits(pool, organizationId, 40, "purchased", null, "cs_scheduler_reservation");
+    const reserved = await reserveCredits(pool, organizationId, "storage_gb_month", 3, null, 1);
+    const running = await scheduler(["expire_reservations"], { expire_reservations: "1 seconds" });
+    try {
+      const status = await eventually("the write-down", async () => {
+        const { rows } = await pool.query<{ status: string }>(
+          "select status from public.credit_reservations where id = $1 and status <> 'open'",
+          [reserved.reservation_id],
+        );
+        return rows[0]?.status;
+      });
+      assert.equal(status, "expired", "the reservation was written down as expired");
+      const { rows } = await pool.query<{ kind: string; amount: number; balance_after: number }>(
+        "select kind, amount, balance_after from public.credit_transactions where organization_id = $1 and kind <> 'grant' order by id",
+        [organizationId],
+      );
+      assert.deepEqual(rows, [
+        { kind: "reservation", amount: -30, balance_after: 10 },
+        { kind: "release", amount: 30, balance_after: 40 },
+      ], "its 30 credits left the lot when reserved and came back once");
+      const { rows: runs } = await pool.query("select 1 from public.job_runs where job_name = 'expire_reservations' and outcome = 'succeeded'");
       assert.ok(runs.length >= 1, "the runs are recorded");
     } finally {
       await running.stop();
