@@ -129,7 +129,7 @@ select results_eq(
         and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
       order by 1 $$,
   $$ values ('add_organization_member'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'), ('get_credit_balance'),
-            ('remove_organization_member'), ('set_credit_precedence'), ('set_low_balance_threshold'),
+            ('remove_organization_member'), ('set_auto_top_up'), ('set_credit_precedence'), ('set_low_balance_threshold'),
             ('trial_eligibility'), ('update_organization_member_role') $$,
   'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
 );

@@ -6,7 +6,59 @@ export type Database = {
   
   "public": {
           Tables: {
-            "billing_alerts": {
+            "auto_top_up_settings": {
+                  Row: {
+                    "consecutive_failures": number,"created_at": string,"credit_product_id": string,"disabled_reason": string | null,"enabled": boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at": string,"updated_by": string | null
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id": string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at"?: string,"updated_by"?: string | null
+                  }
+                  Update: {
+                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id"?: string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit"?: number,"organization_id"?: string,"threshold"?: number,"updated_at"?: string,"updated_by"?: string | null
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "auto_top_up_settings_credit_product_id_fkey"
+      columns: ["credit_product_id"]
+isOneToOne: false
+      referencedRelation: "credit_products"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "auto_top_up_settings_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: true
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"auto_top_ups": {
+                  Row: {
+                    "amount": number,"attempted_at": string | null,"authentication_url": string | null,"balance_at_claim": number,"created_at": string,"credit_product_id": string,"credits": number,"currency": string,"failure_code": string | null,"failure_message": string | null,"finished_at": string | null,"id": string,"idempotency_key": string | null,"organization_id": string,"status": Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id": string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "amount": number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim": number,"created_at"?: string,"credit_product_id": string,"credits": number,"currency": string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id": string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at"?: string
+                  }
+                  Update: {
+                    "amount"?: number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim"?: number,"created_at"?: string,"credit_product_id"?: string,"credits"?: number,"currency"?: string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id"?: string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id"?: string,"threshold"?: number,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "auto_top_ups_credit_product_id_fkey"
+      columns: ["credit_product_id"]
+isOneToOne: false
+      referencedRelation: "credit_products"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "auto_top_ups_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"billing_alerts": {
                   Row: {
                     "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message": string,"organization_id": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
@@ -42,6 +94,26 @@ isOneToOne: false
       foreignKeyName: "billing_history_organization_id_fkey"
       columns: ["organization_id"]
 isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"cards_on_file": {
+                  Row: {
+                    "brand": string | null,"exp_month": number | null,"exp_year": number | null,"last4": string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id": string | null,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                  }
+                  Update: {
+                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at"?: string,"organization_id"?: string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "cards_on_file_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: true
       referencedRelation: "organizations"
       referencedColumns: ["id"]
     }
@@ -424,6 +496,9 @@ isOneToOne: false
 "allocate_subscription_credits":
 { Args: { "p_credits": number,"p_invoice_id": string,"p_organization_id": string,"p_period_end": string,"p_period_start": string,"p_subscription_id"?: string }; Returns: Json
                            },
+"apply_card_on_file":
+{ Args: { "p_brand": string,"p_event_id": string,"p_exp_month": number,"p_exp_year": number,"p_last4": string,"p_observed_at": string,"p_organization_id": string,"p_payment_method_id": string }; Returns: undefined
+                           },
 "apply_charge_refunded":
 { Args: { "p_charge_amount": number,"p_checkout_session_id": string,"p_details"?: Json,"p_event_id": string,"p_organization_id": string,"p_refunds": Json,"p_total_refunded": number }; Returns: Json
                            },
@@ -448,6 +523,12 @@ isOneToOne: false
 "apply_invoice_payment_failed_with_subscription":
 { Args: { "p_amount_due": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_failed_at": string,"p_grace_period": string,"p_invoice_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
+"apply_payment_intent_failed":
+{ Args: { "p_authentication_url"?: string,"p_event_id": string,"p_failure_code": string,"p_failure_message": string,"p_occurred_at"?: string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
+                           },
+"apply_payment_intent_succeeded":
+{ Args: { "p_amount": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_occurred_at": string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
+                           },
 "apply_stripe_subscription":
 { Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
@@ -459,6 +540,11 @@ isOneToOne: false
                            },
 "billing_overview":
 { Args: { "p_from": string,"p_to": string }; Returns: Json
+                           },
+"claim_auto_top_ups":
+{ Args: { "p_limit"?: number }; Returns: {
+              "amount": number,"credits": number,"currency": string,"idempotency_key": string,"organization_id": string,"product_code": string,"stripe_customer_id": string,"stripe_payment_method_id": string,"top_up_id": string
+            }[]
                            },
 "claim_notification_emails":
 { Args: { "p_limit"?: number,"p_now"?: string }; Returns: {
@@ -511,6 +597,9 @@ isOneToOne: false
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
                            },
+"record_auto_top_up_payment_intent":
+{ Args: { "p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: undefined
+                           },
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
                            },
@@ -544,6 +633,9 @@ isOneToOne: false
 "schedule_jobs":
 { Args: Record<PropertyKey, never>; Returns: Json
                            },
+"set_auto_top_up":
+{ Args: { "p_monthly_limit"?: number,"p_organization_id": string,"p_product_code": string,"p_threshold": number }; Returns: undefined
+                           },
 "set_credit_precedence":
 { Args: { "p_organization_id": string,"p_policy": string }; Returns: undefined
                            },
@@ -560,7 +652,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "auto_top_up_status": "pending"|"processing"|"requires_action"|"succeeded"|"failed","billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed"|"auto_top_up_failed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -676,7 +768,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "auto_top_up_status": ["pending", "processing", "requires_action", "succeeded", "failed"],"billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed", "auto_top_up_failed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const
