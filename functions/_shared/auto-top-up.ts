@@ -96,7 +96,10 @@ function authenticationUrl(intent: Stripe.PaymentIntent): string | null {
 }
 
 /** The receipt of the PaymentIntent's charge (reading the charge when it is not expanded). */
-async function receiptOf(stripe: Stripe, intent: Stripe.PaymentIntent): Promise<{ url: string | null; at: number | null }> {
+async function receiptOf(
+  stripe: Stripe,
+  intent: Stripe.PaymentIntent,
+): Promise<{ url: string | null; at: number | null }> {
   const latest = intent.latest_charge;
   if (!latest) return { url: null, at: null };
   const charge = typeof latest === "string" ? await stripe.charges.retrieve(latest) : latest;
@@ -137,7 +140,8 @@ export async function applyTopUpPaymentIntent(
     (intent.status === "requires_payment_method" && (intent.last_payment_error !== null || failure !== undefined));
   if (!failed) return "pending";
   const error = intent.last_payment_error;
-  const code = failure?.code ?? error?.code ?? (needsAction ? "authentication_required" : intent.status === "canceled" ? "canceled" : null);
+  const code = failure?.code ?? error?.code ??
+    (needsAction ? "authentication_required" : intent.status === "canceled" ? "canceled" : null);
   await deps.rpc("apply_payment_intent_failed", {
     p_event_id: eventId,
     p_organization_id: top.organizationId,

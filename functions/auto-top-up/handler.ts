@@ -9,12 +9,14 @@ import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
 import { isServiceRole } from "../_shared/service-key.ts";
 import { DatabaseFailure } from "../_shared/supabase.ts";
 import { describeIssues } from "../_shared/validate.ts";
-import { type RunDeps, runAutoTopUps } from "./run.ts";
+import { runAutoTopUps, type RunDeps } from "./run.ts";
 
 /** The schedule names itself with `job`; nothing else is accepted. */
 const runBody = z.strictObject({ job: z.string().max(100).optional() });
 
-export function createAutoTopUpHandler(deps: RunDeps & { serviceRoleKey: string }): (request: Request) => Promise<Response> {
+export function createAutoTopUpHandler(
+  deps: RunDeps & { serviceRoleKey: string },
+): (request: Request) => Promise<Response> {
   return async (request) => {
     const path = new URL(request.url).pathname.replace(/\/+$/, "");
     if (!path.endsWith("/auto-top-up/run")) {

@@ -9,7 +9,12 @@
  * follow (`applyTopUpPaymentIntent`): whichever comes first counts, the other changes nothing.
  */
 import Stripe from "stripe";
-import { applyTopUpPaymentIntent, TOP_UP_METADATA_KEY, type TopUpDeps, type TopUpOutcome } from "../_shared/auto-top-up.ts";
+import {
+  applyTopUpPaymentIntent,
+  TOP_UP_METADATA_KEY,
+  type TopUpDeps,
+  type TopUpOutcome,
+} from "../_shared/auto-top-up.ts";
 
 export interface RunDeps extends TopUpDeps {
   log(message: string, fields?: Record<string, unknown>): void;
@@ -41,7 +46,11 @@ export async function runAutoTopUps(deps: RunDeps): Promise<RunCounts> {
         off_session: true,
         confirm: true,
         description: `Auto top-up: ${topUp.credits} credits`,
-        metadata: { organization_id: topUp.organization_id, [TOP_UP_METADATA_KEY]: topUp.top_up_id, product_code: topUp.product_code },
+        metadata: {
+          organization_id: topUp.organization_id,
+          [TOP_UP_METADATA_KEY]: topUp.top_up_id,
+          product_code: topUp.product_code,
+        },
       }, { idempotencyKey: topUp.idempotency_key });
     } catch (error) {
       if (error instanceof Stripe.errors.StripeCardError && error.payment_intent) {
@@ -49,7 +58,9 @@ export async function runAutoTopUps(deps: RunDeps): Promise<RunCounts> {
         // PaymentIntent and says why it failed.
         intent = error.payment_intent;
         failure = { code: error.code ?? null, message: error.message };
-      } else if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
+      } else if (
+        error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError
+      ) {
         // Stripe refused the charge outright (the card was detached, the customer deleted):
         // a failed top-up all the same, with no PaymentIntent to show for it.
         await deps.rpc("apply_payment_intent_failed", {
@@ -67,7 +78,10 @@ export async function runAutoTopUps(deps: RunDeps): Promise<RunCounts> {
       } else {
         // Stripe unreachable or failing: the top-up stays pending, and a run after its lease
         // (two minutes) tries again with the same idempotency key.
-        deps.log("auto top-up could not reach Stripe; retried later", { top_up: topUp.top_up_id, error: describe(error) });
+        deps.log("auto top-up could not reach Stripe; retried later", {
+          top_up: topUp.top_up_id,
+          error: describe(error),
+        });
         counts.retry_later++;
         continue;
       }
