@@ -140,3 +140,20 @@ export const pagination = {
 export function oneOf<T extends string>(values: readonly [T, ...T[]]) {
   return z.enum(values, { message: `must be one of ${values.join(", ")}` });
 }
+
+/**
+ * The body of an emulator-only endpoint (`/_emulator/...`): JSON, or a form as Stripe's API
+ * takes. Malformed JSON is a 400.
+ */
+export async function readControlBody(c: { req: { header(name: string): string | undefined; text(): Promise<string> } }): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text) return {};
+  if ((c.req.header("content-type") ?? "").includes("application/json")) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw invalidRequest("Malformed JSON body.");
+    }
+  }
+  return decodeForm(new URLSearchParams(text));
+}

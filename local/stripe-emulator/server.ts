@@ -8,12 +8,11 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { errorResponse, mountApi } from "./api.ts";
-import { Billing, type DunningOptions } from "./billing.ts";
-import { invalidRequest } from "./errors.ts";
-import { bool, decodeForm, int, parseParams, str } from "./form.ts";
-import { mountPages } from "./pages.ts";
+import { createApi, errorResponse, mountUnknownEndpoints } from "./api.ts";
+import { bool, int, parseParams, readControlBody, str } from "./form.ts";
 import { StateFile } from "./persistence.ts";
+import { createResources, mountResources, type Resources } from "./resources/index.ts";
+import type { DunningOptions } from "./resources/subscriptions.ts";
 import { Store } from "./store.ts";
 import { WebhookDispatcher, type WebhookOptions } from "./webhooks.ts";
 
@@ -45,7 +44,8 @@ export interface StripeEmulator {
   webhookSecret?: string;
   port: number;
   store: Store;
-  billing: Billing;
+  /** Every emulated resource and its state changes (resources/), for tests that drive them directly. */
+  resources: Resources;
   webhooks: WebhookDispatcher;
   /** Resolves when every queued webhook delivery (and its retries) has finished. */
   webhooksIdle(): Promise<void>;
@@ -64,7 +64,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   // Loaded before the port opens: no request may see a half-loaded state.
   const state = options.stateFile ? StateFile.open(options.stateFile, store) : null;
   const save = () => state?.save();
-  const billing = new Billing(store, () => baseUrl, {
+  const resources = createResources(store, () => baseUrl, {
     retryDays: options.dunning?.retryDays ?? [3, 5, 7],
     finalAction: options.dunning?.finalAction ?? "cancel",
   });
@@ -90,9 +90,10 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       c.res = errorResponse(new Error(`the state file could not be written (${error instanceof Error ? error.message : String(error)})`));
     }
   });
-  mountEmulatorControls(app, { store, billing, webhooks });
-  mountApi(app, { store, billing, baseUrl: () => baseUrl });
-  mountPages(app, { store, billing });
+  // The controls first: their fault switch sits in front of every /v1 route.
+  mountEmulatorControls(app, { store, webhooks });
+  mountResources(createApi(app, store), resources);
+  mountUnknownEndpoints(app);
   app.get("/", (c) => c.text("Stripe emulator. API under /v1, hosted pages under /checkout and /portal, controls under /_emulator.\n"));
 
   let server: ReturnType<typeof serve>;
@@ -115,7 +116,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     ...(webhookSecret ? { webhookSecret } : {}),
     port,
     store,
-    billing,
+    resources,
     webhooks,
     webhooksIdle: () => webhooks.idle(),
     stop: () =>
@@ -138,41 +139,13 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
 }
 
 /**
- * Emulator-only endpoints (no Stripe equivalent): the test clock, webhook switches and delivery
- * log, and paying a Checkout Session without the browser. JSON in (or form), JSON out.
+ * Emulator-only endpoints that belong to no Stripe resource: the webhook switches and delivery
+ * log, and the API's fault switch. (The test clock and the Checkout pay hook live with their
+ * resources.) JSON in (or form), JSON out.
  */
-function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing; webhooks: WebhookDispatcher }): void {
-  const { store, billing, webhooks } = ctx;
+function mountEmulatorControls(app: Hono, ctx: { store: Store; webhooks: WebhookDispatcher }): void {
+  const { store, webhooks } = ctx;
   const faults: { api: "ok" | "down" | "error" | "slow"; delayMs: number } = { api: "ok", delayMs: 30_000 };
-
-  async function body(c: { req: { header(name: string): string | undefined; text(): Promise<string> } }): Promise<unknown> {
-    const text = await c.req.text();
-    if (!text) return {};
-    if ((c.req.header("content-type") ?? "").includes("application/json")) {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw invalidRequest("Malformed JSON body.");
-      }
-    }
-    return decodeForm(new URLSearchParams(text));
-  }
-
-  const seconds = z.union([z.number().int().nonnegative(), int]);
-
-  /**
-   * POST /_emulator/advance {customer | subscription, to?}: runs that customer's clock to `to`
-   * (Unix seconds) or, by default, to the next billing event of its subscriptions (trial
-   * reminder, trial end, renewal, payment retry).
-   */
-  app.post("/_emulator/advance", async (c) => {
-    const p = parseParams(z.object({ customer: str.optional(), subscription: str.optional(), to: seconds.optional() }).strict(), await body(c));
-    let customer = p.customer;
-    if (!customer && p.subscription) customer = String(billing.subscription(p.subscription, "subscription").customer);
-    if (!customer) throw invalidRequest("Missing required param: customer (or subscription).", { code: "parameter_missing", param: "customer" });
-    const result = billing.advance(customer, p.to);
-    return c.json({ object: "emulator.clock", customer, now: result.now, subscriptions: result.subscriptions });
-  });
 
   /** GET /_emulator/webhooks: the switches and every event's delivery attempts. */
   app.get("/_emulator/webhooks", (c) =>
@@ -191,7 +164,7 @@ function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing;
     const flag = z.union([z.boolean(), bool]);
     const p = parseParams(
       z.object({ url: str.optional(), secret: str.optional(), duplicate: flag.optional(), reorder: flag.optional(), enabled: flag.optional() }).strict(),
-      await body(c),
+      await readControlBody(c),
     );
     webhooks.configure({
       ...(p.url !== undefined ? { url: p.url } : {}),
@@ -218,7 +191,7 @@ function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing;
   app.post("/_emulator/faults", async (c) => {
     const p = parseParams(
       z.object({ api: z.enum(["ok", "down", "error", "slow"]), delay_ms: z.union([z.number().int().nonnegative(), int]).optional() }).strict(),
-      await body(c),
+      await readControlBody(c),
     );
     faults.api = p.api;
     faults.delayMs = p.delay_ms ?? 30_000;
@@ -238,12 +211,5 @@ function mountEmulatorControls(app: Hono, ctx: { store: Store; billing: Billing;
     }
     if (faults.api === "slow") await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
     await next();
-  });
-
-  /** POST /_emulator/checkout/:id/pay {card_number, email?}: what the hosted page's submit does. */
-  app.post("/_emulator/checkout/:id/pay", async (c) => {
-    const p = parseParams(z.object({ card_number: str, email: str.optional() }).strict(), await body(c));
-    const session = billing.completeCheckout(c.req.param("id"), { cardNumber: p.card_number, email: p.email ?? null });
-    return c.json(session);
   });
 }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import type Stripe from "stripe";
-import { nextPeriodEnd } from "../../stripe-emulator/billing.ts";
+import { nextPeriodEnd } from "../../stripe-emulator/resources/subscriptions.ts";
 import { advance, createCatalog, type Harness, startHarness, submitCheckout, submitPortal } from "./harness.ts";
 
 let h: Harness | undefined;
