@@ -14,6 +14,7 @@ export interface StripeErrorBody {
   decline_code?: string;
   doc_url?: string;
   payment_intent?: unknown;
+  payment_method?: unknown;
   charge?: string;
 }
 
@@ -54,9 +55,11 @@ export function unsupported(what: string, param?: string): StripeApiError {
 }
 
 /** 402 `card_error` as Stripe returns for a declined card. */
-export function cardDeclined(declineCode: string, message: string, extra: { charge?: string } = {}): StripeApiError {
-  return new StripeApiError(
-    402,
-    withDocUrl({ type: "card_error", code: "card_declined", decline_code: declineCode, message, ...extra }),
-  );
+export function cardDeclined(declineCode: string, message: string, extra: { charge?: string; payment_intent?: unknown; payment_method?: unknown } = {}): StripeApiError {
+  return cardError("card_declined", declineCode, message, extra);
+}
+
+/** 402 `card_error` with any code (`card_declined`, `authentication_required`, ...). */
+export function cardError(code: string, declineCode: string, message: string, extra: { charge?: string; payment_intent?: unknown; payment_method?: unknown } = {}): StripeApiError {
+  return new StripeApiError(402, withDocUrl({ type: "card_error", code, decline_code: declineCode, message, ...extra }));
 }

@@ -8,8 +8,13 @@
 import { randomBytes } from "node:crypto";
 import Stripe from "stripe";
 
-/** How a test card behaves when charged. */
-export type CardBehavior = "succeeds" | "declines" | "fails_off_session";
+/**
+ * How a test card behaves when charged: `fails_off_session` pays while the customer is present
+ * (Checkout) and is declined for every later charge; `requires_authentication` pays once the
+ * customer authenticates (Checkout, the authentication page) and fails every off-session
+ * charge with `authentication_required`.
+ */
+export type CardBehavior = "succeeds" | "declines" | "fails_off_session" | "requires_authentication";
 
 /** One attempt to deliver an event to the webhook endpoint. */
 export interface DeliveryAttempt {
@@ -40,6 +45,10 @@ export interface CheckoutPlan {
   trialPeriodDays: number | null;
   subscriptionMetadata: Stripe.Metadata;
   paymentIntentMetadata: Stripe.Metadata;
+  /** `payment_intent_data[setup_future_usage]`: the card is saved to the customer when paid (payment mode). */
+  setupFutureUsage?: "off_session" | "on_session" | null;
+  /** `saved_payment_method_options[payment_method_save]=enabled`: the page offers to save the card. */
+  offerToSaveCard?: boolean;
 }
 
 /** Dunning state of a subscription, kept beside the public object. */

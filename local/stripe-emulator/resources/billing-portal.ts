@@ -45,7 +45,9 @@ export function mountBillingPortal({ route, app }: Api, r: Resources): void {
     const error = c.req.query("error");
     const subscriptions = [...store.subscriptions.values()].filter((s) => s.customer === customerId).reverse();
     const recurringPrices = [...store.prices.values()].filter((p) => p.active && p.recurring);
-    const card = customer?.invoice_settings.default_payment_method ? store.paymentMethods.get(String(customer.invoice_settings.default_payment_method)) : undefined;
+    // The card on file: the customer's default, else the one a live subscription is charged with.
+    const liveSubscription = subscriptions.find((s) => s.status !== "canceled" && s.status !== "incomplete_expired");
+    const card = customer ? r.paymentMethods.defaultFor(customer, liveSubscription) : null;
     const invoices = [...store.invoices.values()].filter((i) => i.customer === customerId).reverse();
     const action = `/portal/${escapeHtml(session.id)}`;
     const subscriptionSections = subscriptions
@@ -86,7 +88,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
 ${subscriptionSections || "<p>No subscriptions.</p>"}
 <p><small>Emulator clock for this customer: ${new Date(store.now(customerId) * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC</small></p>
 <section aria-labelledby="pm"><h2 id="pm">Payment method</h2>
-<p>${card?.card ? `${escapeHtml(card.card.brand)} ending in ${escapeHtml(card.card.last4)}` : "None on file"}</p>
+<p>${card?.card ? `${escapeHtml(card.card.brand)} ending in ${escapeHtml(card.card.last4)}, expires ${String(card.card.exp_month).padStart(2, "0")}/${card.card.exp_year}` : "None on file"}</p>
 <form method="post" action="${action}"><input type="hidden" name="action" value="card">
 <label for="card">New card number</label><input id="card" name="card_number" inputmode="numeric" required placeholder="4242 4242 4242 4242" aria-describedby="cards">
 <div id="cards">${cardHelp(testCards)}</div><button type="submit">Replace card</button></form></section>

@@ -9,7 +9,7 @@ import type Stripe from "stripe";
 import { z } from "zod";
 import { type Api, type Json, listOf, mergeMetadata, metadataParam } from "../api.ts";
 import { cardDeclined, invalidRequest, resourceMissing, StripeApiError, unsupported } from "../errors.ts";
-import { expand, int, oneOf, pagination, parseParams, readControlBody, str } from "../form.ts";
+import { bool, expand, int, oneOf, pagination, parseParams, readControlBody, str } from "../form.ts";
 import { cardHelp, escapeHtml, formatMoney, layout, priceText } from "../html.ts";
 import { buildCharge, buildCheckoutSession, buildCustomerDetails, buildPaymentIntent } from "../objects.ts";
 import { type CheckoutPlan, newId, snapshot } from "../store.ts";
@@ -76,7 +76,7 @@ export class Checkout {
    * Pays a Checkout Session with a test card, as the hosted page's submit does. Throws a
    * `card_error` (402) when the card is declined; the session stays open then.
    */
-  complete(sessionId: string, input: { cardNumber: string; email: string | null }): Stripe.Checkout.Session {
+  complete(sessionId: string, input: { cardNumber: string; email: string | null; saveCard?: boolean }): Stripe.Checkout.Session {
     const { store } = this.r;
     const session = this.find(sessionId);
     if (!session) throw resourceMissing("checkout.session", sessionId);
@@ -93,14 +93,15 @@ export class Checkout {
     if (!customer && (session.mode === "subscription" || session.customer_creation === "always")) {
       customer = this.r.customers.create({ email, name: null, description: null, phone: null, metadata: {} });
     }
-    const paymentMethod = customer ? this.r.paymentMethods.attachCard(customer, card.number) : null;
-
     if (session.mode === "subscription") {
-      if (!customer || !paymentMethod) throw invalidRequest("A subscription needs a customer.");
-      return this.completeSubscription(session, plan, price, customer, paymentMethod);
+      if (!customer) throw invalidRequest("A subscription needs a customer.");
+      // A subscription's card is always saved: it pays every renewal.
+      return this.completeSubscription(session, plan, price, customer, this.r.paymentMethods.saveCard(customer, card.number));
     }
-    // mode: payment (credit packs)
-    const usedCard = paymentMethod ?? this.r.paymentMethods.createCard(card.number, null);
+    // mode: payment (credit packs). The card is saved to the customer only when the session
+    // asked for it (setup_future_usage), or offered it and the customer accepted, as Stripe does.
+    const save = customer !== null && (Boolean(plan.setupFutureUsage) || (Boolean(plan.offerToSaveCard) && input.saveCard === true));
+    const usedCard = save && customer ? this.r.paymentMethods.saveCard(customer, card.number) : this.r.paymentMethods.createCard(card.number);
     const customerId = customer?.id ?? null;
     session.status = "complete";
     session.payment_status = "paid";
@@ -119,6 +120,7 @@ export class Checkout {
       description: null,
       metadata: plan.paymentIntentMetadata,
     });
+    paymentIntent.setup_future_usage = plan.setupFutureUsage ?? null;
     const charge = buildCharge({
       id: newId("ch", 24),
       created: paymentIntent.created,
@@ -203,7 +205,8 @@ export function mountCheckout({ route, app }: Api, r: Resources): void {
           ui_mode: z.literal("hosted").optional(),
           payment_method_types: z.array(z.literal("card")).optional(),
           subscription_data: z.object({ trial_period_days: int.optional(), metadata: metadataParam, description: str.optional() }).strict().optional(),
-          payment_intent_data: z.object({ metadata: metadataParam, description: str.optional() }).strict().optional(),
+          payment_intent_data: z.object({ metadata: metadataParam, description: str.optional(), setup_future_usage: oneOf(["off_session", "on_session"]).optional() }).strict().optional(),
+          saved_payment_method_options: z.object({ payment_method_save: oneOf(["enabled", "disabled"]).optional() }).strict().optional(),
           expires_at: int.optional(), // checked below: 30 minutes to 24 hours ahead
           expand,
         })
@@ -217,6 +220,13 @@ export function mountCheckout({ route, app }: Api, r: Resources): void {
     if (p.mode === "subscription" && p.customer_creation) throw invalidRequest("`customer_creation` can only be used in `payment` mode.", { param: "customer_creation" });
     if (p.mode === "payment" && p.subscription_data) throw invalidRequest("You can only pass subscription_data in subscription mode.", { param: "subscription_data" });
     if (p.mode === "subscription" && p.payment_intent_data) throw invalidRequest("You can not pass `payment_intent_data` in `subscription` mode.", { param: "payment_intent_data" });
+    const savesCard = Boolean(p.payment_intent_data?.setup_future_usage) || p.saved_payment_method_options?.payment_method_save === "enabled";
+    if (p.mode === "payment" && savesCard && !p.customer && p.customer_creation !== "always") {
+      // A saved card belongs to a customer: Stripe refuses to save one for a guest.
+      throw invalidRequest("Saving the payment method needs a customer: pass `customer`, or `customer_creation=always`.", {
+        param: p.payment_intent_data?.setup_future_usage ? "payment_intent_data[setup_future_usage]" : "saved_payment_method_options[payment_method_save]",
+      });
+    }
     const line = p.line_items[0] as { price: string; quantity?: number };
     const price = r.catalog.price(line.price, "line_items[0][price]");
     if (!price.active) throw invalidRequest(`The price specified is inactive. This field only accepts active prices.`, { param: "line_items[0][price]" });
@@ -257,7 +267,12 @@ export function mountCheckout({ route, app }: Api, r: Resources): void {
       trialPeriodDays: trial ?? null,
       subscriptionMetadata: mergeMetadata({}, p.subscription_data?.metadata),
       paymentIntentMetadata: mergeMetadata({}, p.payment_intent_data?.metadata),
+      setupFutureUsage: p.payment_intent_data?.setup_future_usage ?? null,
+      offerToSaveCard: p.saved_payment_method_options?.payment_method_save === "enabled",
     });
+    if (p.saved_payment_method_options) {
+      session.saved_payment_method_options = { allow_redisplay_filters: ["always"], payment_method_remove: null, payment_method_save: p.saved_payment_method_options.payment_method_save ?? null };
+    }
     return session;
   });
 
@@ -319,6 +334,8 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
 <label for="card">Card number</label>
 <input id="card" name="card_number" inputmode="numeric" autocomplete="cc-number" required placeholder="4242 4242 4242 4242" aria-describedby="cards">
 <div id="cards"><p>Test cards:</p>${cardHelp(testCards)}</div>
+${session.mode === "payment" && plan.offerToSaveCard && !plan.setupFutureUsage ? `<label><input type="checkbox" name="save_card" value="true" style="width:auto"> Save my card for future purchases</label>` : ""}
+${session.mode === "subscription" || plan.setupFutureUsage ? `<p><small>Your card will be saved for future payments.</small></p>` : ""}
 <button type="submit">${session.mode === "subscription" ? (plan.trialPeriodDays ? "Start trial" : "Subscribe") : "Pay"}</button>
 ${session.cancel_url ? `<a href="${escapeHtml(session.cancel_url)}">Cancel and go back</a>` : ""}
 </form>`,
@@ -333,7 +350,7 @@ ${session.cancel_url ? `<a href="${escapeHtml(session.cancel_url)}">Cancel and g
     const sessionId = c.req.param("id");
     const form = new URLSearchParams(await c.req.text());
     try {
-      const session = r.checkout.complete(sessionId, { cardNumber: form.get("card_number") ?? "", email: form.get("email") || null });
+      const session = r.checkout.complete(sessionId, { cardNumber: form.get("card_number") ?? "", email: form.get("email") || null, saveCard: form.get("save_card") === "true" });
       if (session.success_url) return c.redirect(fillSessionId(session.success_url, session.id), 303);
       return c.html(layout("Paid", `<h1>Thanks, payment complete</h1><p>Session <code>${escapeHtml(session.id)}</code>.</p>`));
     } catch (error) {
@@ -342,10 +359,13 @@ ${session.cancel_url ? `<a href="${escapeHtml(session.cancel_url)}">Cancel and g
     }
   });
 
-  /** POST /_emulator/checkout/:id/pay {card_number, email?}: what the hosted page's submit does. */
+  /**
+   * POST /_emulator/checkout/:id/pay {card_number, email?, save_card?}: what the hosted page's
+   * submit does (`save_card`: the customer ticked "save my card", where the session offers it).
+   */
   app.post("/_emulator/checkout/:id/pay", async (c) => {
-    const p = parseParams(z.object({ card_number: str, email: str.optional() }).strict(), await readControlBody(c));
-    const session = r.checkout.complete(c.req.param("id"), { cardNumber: p.card_number, email: p.email ?? null });
+    const p = parseParams(z.object({ card_number: str, email: str.optional(), save_card: z.union([z.boolean(), bool]).optional() }).strict(), await readControlBody(c));
+    const session = r.checkout.complete(c.req.param("id"), { cardNumber: p.card_number, email: p.email ?? null, saveCard: p.save_card ?? false });
     return c.json(session);
   });
 }

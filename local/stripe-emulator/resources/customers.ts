@@ -5,7 +5,7 @@
 import type Stripe from "stripe";
 import { z } from "zod";
 import { type Api, type Json, listOf, matchesSearch, mergeMetadata, metadataParam, parseSearchQuery, searchParams, searchResult } from "../api.ts";
-import { resourceMissing } from "../errors.ts";
+import { invalidRequest, resourceMissing } from "../errors.ts";
 import { expand, pagination, parseParams, str } from "../form.ts";
 import { buildCustomer } from "../objects.ts";
 import { newId } from "../store.ts";
@@ -67,6 +67,8 @@ export class Customers {
 }
 
 const customerFields = { email: str.optional(), name: str.optional(), description: str.optional(), phone: str.optional(), metadata: metadataParam, expand };
+/** `invoice_settings[default_payment_method]`: a card attached to the customer, or "" to clear it. */
+const invoiceSettingsParam = z.object({ default_payment_method: z.string().optional() }).strict().optional();
 
 export function mountCustomers({ route }: Api, r: Resources): void {
   const { store } = r;
@@ -102,7 +104,7 @@ export function mountCustomers({ route }: Api, r: Resources): void {
   });
 
   route("POST", "/v1/customers/:id", (raw, c) => {
-    const p = parseParams(z.object(customerFields).strict(), raw);
+    const p = parseParams(z.object({ ...customerFields, invoice_settings: invoiceSettingsParam }).strict(), raw);
     const customer = r.customers.get(c.req.param("id") ?? "");
     const previous: Json = {};
     for (const key of ["email", "name", "description", "phone"] as const) {
@@ -115,6 +117,18 @@ export function mountCustomers({ route }: Api, r: Resources): void {
     if (p.metadata !== undefined) {
       previous.metadata = { ...customer.metadata };
       customer.metadata = mergeMetadata(customer.metadata, p.metadata);
+    }
+    const defaultCard = p.invoice_settings?.default_payment_method;
+    if (defaultCard !== undefined) {
+      const param = "invoice_settings[default_payment_method]";
+      const card = defaultCard === "" ? null : r.paymentMethods.get(defaultCard, param);
+      if (card && idOf(card.customer) !== customer.id) {
+        throw invalidRequest(`The customer does not have a payment method with the ID ${card.id}. The payment method must be attached to the customer.`, { code: "resource_missing", param });
+      }
+      if (idOf(customer.invoice_settings.default_payment_method) !== (card?.id ?? null)) {
+        previous.invoice_settings = { default_payment_method: customer.invoice_settings.default_payment_method };
+        customer.invoice_settings.default_payment_method = card?.id ?? null;
+      }
     }
     if (Object.keys(previous).length) store.emit("customer.updated", customer, { customer: customer.id, previousAttributes: previous });
     return customer;

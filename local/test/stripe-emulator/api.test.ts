@@ -287,7 +287,12 @@ describe("checkout and subscriptions", () => {
     const customer = done.customer as Stripe.Customer;
     assert.equal(customer.email, "new@acme.test");
     assert.equal(done.customer_details?.email, "new@acme.test");
-    assert.match(String(customer.invoice_settings.default_payment_method), /^pm_/);
+    // As Stripe does: the card is saved to the customer and charged for the subscription, but
+    // becomes the customer's own default only when asked (customers.update invoice_settings).
+    const subscription = await h.stripe.subscriptions.retrieve(String(done.subscription));
+    const card = await h.stripe.paymentMethods.retrieve(String(subscription.default_payment_method));
+    assert.equal(card.customer, customer.id);
+    assert.equal(customer.invoice_settings.default_payment_method, null);
   });
 
   test("a declined card answers 402 card_declined and leaves the session open", async () => {
