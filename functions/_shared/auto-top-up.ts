@@ -13,6 +13,12 @@ import { fromUnix, idOf, organizationIdOf } from "./stripe-mapping.ts";
 
 export interface TopUpDeps {
   stripe: Stripe;
+  /**
+   * The dashboard's origin: where Stripe sends the customer back after authenticating a
+   * payment. Without it no authentication page is asked for (the email then points to the
+   * dashboard).
+   */
+  appUrl?: string;
   rpc<Fn extends SqlFunction>(fn: Fn, args: SqlArgs<Fn>): Promise<SqlResult<Fn>>;
   now(): Date;
 }
@@ -89,9 +95,30 @@ export async function syncCardOnFile(
   });
 }
 
-/** Where the customer completes a payment Stripe says needs their authentication, when Stripe gave one. */
-function authenticationUrl(intent: Stripe.PaymentIntent): string | null {
-  const url = intent.next_action?.redirect_to_url?.url ?? null;
+/**
+ * Where the customer completes a top-up their bank wants authenticated (3-D Secure). An
+ * off-session charge that needs it fails with `authentication_required`; Stripe's way back is
+ * to confirm the PaymentIntent again on-session with a `return_url`, which answers
+ * `requires_action` with `next_action.redirect_to_url`: the page the owners' email links to.
+ * The confirmation's idempotency key is the top-up's, so the job and the webhook asking at
+ * the same time make one. Null when Stripe gives no such page.
+ */
+async function authenticationUrl(
+  deps: TopUpDeps,
+  topUpId: string,
+  intent: Stripe.PaymentIntent,
+): Promise<string | null> {
+  let current = intent;
+  if (current.status === "requires_payment_method") {
+    if (!deps.appUrl) return null;
+    const method = idOf(current.payment_method) ?? idOf(current.last_payment_error?.payment_method ?? null);
+    if (!method) return null;
+    current = await deps.stripe.paymentIntents.confirm(current.id, {
+      payment_method: method,
+      return_url: `${deps.appUrl}/?auto_top_up=authenticated`,
+    }, { idempotencyKey: `auto_top_up:${topUpId}:authenticate` });
+  }
+  const url = current.next_action?.redirect_to_url?.url ?? null;
   return url && /^https?:\/\//.test(url) ? url : null;
 }
 
@@ -142,6 +169,7 @@ export async function applyTopUpPaymentIntent(
   const error = intent.last_payment_error;
   const code = failure?.code ?? error?.code ??
     (needsAction ? "authentication_required" : intent.status === "canceled" ? "canceled" : null);
+  const link = code === "authentication_required" ? await authenticationUrl(deps, top.topUpId, intent) : null;
   await deps.rpc("apply_payment_intent_failed", {
     p_event_id: eventId,
     p_organization_id: top.organizationId,
@@ -149,7 +177,7 @@ export async function applyTopUpPaymentIntent(
     p_payment_intent_id: intent.id,
     p_failure_code: code,
     p_failure_message: failure?.message ?? error?.message ?? null,
-    p_authentication_url: authenticationUrl(intent),
+    p_authentication_url: link,
     p_occurred_at: deps.now().toISOString(),
   });
   return code === "authentication_required" ? "requires_action" : "failed";

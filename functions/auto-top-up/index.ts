@@ -13,6 +13,7 @@ const db = serviceClient();
 
 const handle = createAutoTopUpHandler({
   stripe: stripeClient(),
+  appUrl: env.appUrl,
   serviceRoleKey: env.supabaseServiceRoleKey,
   rpc: (fn, args) => rpc(db, fn, args),
   now: () => new Date(),

@@ -86,12 +86,20 @@ export async function runAutoTopUps(deps: RunDeps): Promise<RunCounts> {
         continue;
       }
     }
-    await deps.rpc("record_auto_top_up_payment_intent", {
-      p_organization_id: top.organizationId,
-      p_top_up_id: top.topUpId,
-      p_payment_intent_id: intent.id,
-    });
-    counts[await applyTopUpPaymentIntent(deps, null, top, intent, failure)]++;
+    try {
+      await deps.rpc("record_auto_top_up_payment_intent", {
+        p_organization_id: top.organizationId,
+        p_top_up_id: top.topUpId,
+        p_payment_intent_id: intent.id,
+      });
+      counts[await applyTopUpPaymentIntent(deps, null, top, intent, failure)]++;
+    } catch (error) {
+      // Stripe has the payment; its webhook events apply the outcome the same way (and the
+      // next run finds the top-up no longer pending), so one top-up's trouble does not stop
+      // the others.
+      deps.log("auto top-up outcome left to the webhook", { top_up: topUp.top_up_id, error: describe(error) });
+      counts.retry_later++;
+    }
   }
   if (due.length > 0) deps.log("auto top-ups charged", counts);
   return counts;

@@ -27,6 +27,8 @@ export interface ApplyDeps {
   organizationOfCustomer(customerId: string): Promise<string | null>;
   gracePeriodDays: number;
   now(): Date;
+  /** The dashboard's origin (APP_URL), where Stripe returns a customer who authenticated a top-up. */
+  appUrl?: string;
 }
 
 export type Outcome = { status: "processed" } | { status: "ignored"; reason: string };
