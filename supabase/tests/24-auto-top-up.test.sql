@@ -175,7 +175,8 @@ select is((select status::text from org_top_ups), 'succeeded', 'and the top-up s
 -- Service role: the monthly limit (2 this month)
 -- ============================================================================
 
-select public.set_auto_top_up('eeeeeeee-0000-4000-8000-0000000000e1', 'credits_1000', 2000, 2);
+-- A threshold one pack cannot reach (balance 1,075 -> 2,075 < 5,000): only the limit stops a third.
+select public.set_auto_top_up('eeeeeeee-0000-4000-8000-0000000000e1', 'credits_1000', 5000, 2);
 select is((select count(*)::int from public.claim_auto_top_ups()), 1, 'still below the new threshold: a second top-up');
 select public.apply_payment_intent_succeeded(null, 'eeeeeeee-0000-4000-8000-0000000000e1',
   (select id from org_top_ups where status = 'pending'), 'pi_topup_2', 1000, 'usd', now(), '{}');
