@@ -35,6 +35,22 @@ export async function runAutoTopUps(deps: RunDeps): Promise<RunCounts> {
   counts.claimed = due.length;
   for (const topUp of due) {
     const top = { organizationId: topUp.organization_id, topUpId: topUp.top_up_id };
+    if (topUp.stripe_payment_intent_id) {
+      // Created earlier, outcome never applied: Stripe's PaymentIntent as it is now decides.
+      try {
+        const current = await deps.stripe.paymentIntents.retrieve(topUp.stripe_payment_intent_id, {
+          expand: ["latest_charge"],
+        });
+        counts[await applyTopUpPaymentIntent(deps, null, top, current)]++;
+      } catch (error) {
+        deps.log("auto top-up could not be read back; retried later", {
+          top_up: topUp.top_up_id,
+          error: describe(error),
+        });
+        counts.retry_later++;
+      }
+      continue;
+    }
     let intent: Stripe.PaymentIntent;
     let failure: { code: string | null; message: string | null } | undefined;
     try {

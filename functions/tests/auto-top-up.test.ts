@@ -11,6 +11,7 @@
  * schedule would.
  */
 import assert from "node:assert/strict";
+import pg from "pg";
 import {
   api,
   appliedAll,
@@ -25,6 +26,7 @@ import {
   payCheckout,
   required,
   serviceKey,
+  setDelivery,
   stripe,
   supabaseUrl,
   sweepInbox,
@@ -315,4 +317,58 @@ Deno.test("a card that needs authentication: the owners get an email with the li
   await deliveredAll(customerId);
   assert.equal((await topUps(organizationId))[0]!.status, "succeeded");
   assert.equal((await balance(owner, organizationId)).total, 2000);
+});
+
+Deno.test("a run that stopped after Stripe charged, with no webhook coming, is finished by a later run", async () => {
+  const { owner, organizationId, customerId } = await organizationWithPack("Stopped halfway");
+  await setAutoTopUp(owner, organizationId, 2000);
+  const database = new pg.Client({ connectionString: required("TEST_DATABASE_URL") });
+  await database.connect();
+  await setDelivery(false);
+  try {
+    // What a run does before it stops: claims the top-up, charges it at Stripe, records the
+    // PaymentIntent; then it dies before applying the outcome, and Stripe's events do not come.
+    const { rows: [claimed] } = await database.query(
+      "select * from public.claim_auto_top_ups() where organization_id = $1",
+      [organizationId],
+    );
+    const intent = await stripe.paymentIntents.create({
+      amount: claimed.amount,
+      currency: claimed.currency,
+      customer: claimed.stripe_customer_id,
+      payment_method: claimed.stripe_payment_method_id,
+      off_session: true,
+      confirm: true,
+      metadata: { organization_id: organizationId, auto_top_up_id: claimed.top_up_id },
+    }, { idempotencyKey: claimed.idempotency_key });
+    await database.query("select public.record_auto_top_up_payment_intent($1, $2, $3)", [
+      organizationId,
+      claimed.top_up_id,
+      intent.id,
+    ]);
+    await runJob();
+    assert.equal(
+      (await topUps(organizationId))[0]!.status,
+      "processing",
+      "within its lease, the top-up is the stopped run's",
+    );
+
+    // Two minutes on, a run takes it up and reads the PaymentIntent back.
+    await database.query(
+      "update public.auto_top_ups set attempted_at = now() - interval '3 minutes' where organization_id = $1",
+      [organizationId],
+    );
+    await runJob();
+    assert.equal((await topUps(organizationId))[0]!.status, "succeeded");
+    assert.equal((await balance(owner, organizationId)).total, 2000, "the credits arrived");
+  } finally {
+    await setDelivery(true);
+    await database.end();
+  }
+  // Stripe's events, held back until now, arrive after all: nothing more happens.
+  const events = await eventsOfCustomer(customerId);
+  for (const event of events) await deliverEvent(event);
+  await appliedAll(events.map((event) => event.id));
+  assert.equal((await balance(owner, organizationId)).total, 2000, "and once, when Stripe's events arrive after all");
+  assert.equal((await topUps(organizationId)).length, 1);
 });

@@ -297,9 +297,11 @@ revoke all on function private.utc_month_start() from public;
  * The job's claim. First makes one `pending` top-up for every organization that has auto
  * top-up on, a card on file and a Stripe customer, whose spendable balance
  * (get_credit_balance.total) is below its threshold, that has no top-up in flight and has not
- * used its monthly limit (top-ups that failed do not count). Then takes up to p_limit pending
- * top-ups without a PaymentIntent that no run took up in the last two minutes, stamps them and
- * returns what creating their PaymentIntent needs. Service role only.
+ * used its monthly limit (top-ups that failed do not count). Then takes up to p_limit top-ups
+ * that no run took up in the last two minutes, stamps them and returns them: pending ones
+ * without a PaymentIntent (the job creates it), and ones whose PaymentIntent has no outcome
+ * applied yet (the job reads it back from Stripe, so a run that stopped halfway and a webhook
+ * that never came leave nothing stuck). Service role only.
  *
  * Runs at the same time cannot make two top-ups for one organization: the settings row is
  * taken `for update skip locked` and the unique partial index allows one in flight anyway.
@@ -314,7 +316,8 @@ returns table (
   currency text,
   credits integer,
   product_code text,
-  idempotency_key text
+  idempotency_key text,
+  stripe_payment_intent_id text
 )
 language plpgsql
 security definer
@@ -373,8 +376,10 @@ begin
   with due as (
     select t.organization_id, t.id
       from public.auto_top_ups t
-     where t.status = 'pending'
-       and t.stripe_payment_intent_id is null
+     where ((t.status = 'pending' and t.stripe_payment_intent_id is null)
+            -- A PaymentIntent whose outcome nobody has applied (the run that created it
+            -- stopped before, and no webhook came): the job reads it back from Stripe.
+            or (t.status in ('pending', 'processing') and t.stripe_payment_intent_id is not null))
        and (t.attempted_at is null or t.attempted_at < now() - interval '2 minutes')
      order by t.attempted_at nulls first, t.created_at
      limit p_limit
@@ -386,11 +391,11 @@ begin
    where t.organization_id = due.organization_id and t.id = due.id
      and o.id = t.organization_id and p.id = t.credit_product_id
   returning t.id, t.organization_id, o.stripe_customer_id, t.stripe_payment_method_id, t.amount, t.currency,
-            t.credits, p.code, t.idempotency_key;
+            t.credits, p.code, t.idempotency_key, t.stripe_payment_intent_id;
 end;
 $$;
 comment on function public.claim_auto_top_ups(integer) is
-  'Service role (the auto_top_up job): makes one pending top-up per organization below its threshold (one in flight, monthly limit) and takes up to p_limit pending ones to create their PaymentIntents.';
+  'Service role (the auto_top_up job): makes one pending top-up per organization below its threshold (one in flight, monthly limit) and takes up to p_limit to charge, or to read back when their outcome is not applied yet.';
 revoke all on function public.claim_auto_top_ups(integer) from public, anon, authenticated;
 grant execute on function public.claim_auto_top_ups(integer) to service_role;
 

@@ -4,7 +4,7 @@
 -- counted once per top-up and the third in a row turning it off, and members' read-only view.
 
 begin;
-select plan(68);
+select plan(70);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -142,6 +142,13 @@ select throws_ok($$ insert into public.auto_top_ups (organization_id, credit_pro
 select lives_ok($$ select public.record_auto_top_up_payment_intent('eeeeeeee-0000-4000-8000-0000000000e1',
                     (select id from org_top_ups), 'pi_topup_1') $$, 'the job records the PaymentIntent');
 select is((select status::text from org_top_ups), 'processing', 'the top-up is processing');
+select is((select count(*)::int from public.claim_auto_top_ups()), 0, 'a processing top-up is left to the run that created it for two minutes');
+reset role;
+update public.auto_top_ups set attempted_at = attempted_at - interval '3 minutes'
+ where organization_id = 'eeeeeeee-0000-4000-8000-0000000000e1';
+select tests.authenticate_as_service_role();
+select is((select stripe_payment_intent_id from public.claim_auto_top_ups()), 'pi_topup_1',
+  'after that, a run takes it up again to read its PaymentIntent back from Stripe (the outcome was never applied)');
 select throws_ok($$ select public.record_auto_top_up_payment_intent('eeeeeeee-0000-4000-8000-0000000000e1',
                     (select id from org_top_ups), 'pi_other') $$, 'PT409', null, 'another PaymentIntent for the same top-up is PT409');
 select throws_ok($$ select public.record_auto_top_up_payment_intent('eeeeeeee-0000-4000-8000-0000000000e2',

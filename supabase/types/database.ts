@@ -543,7 +543,7 @@ isOneToOne: false
                            },
 "claim_auto_top_ups":
 { Args: { "p_limit"?: number }; Returns: {
-              "amount": number,"credits": number,"currency": string,"idempotency_key": string,"organization_id": string,"product_code": string,"stripe_customer_id": string,"stripe_payment_method_id": string,"top_up_id": string
+              "amount": number,"credits": number,"currency": string,"idempotency_key": string,"organization_id": string,"product_code": string,"stripe_customer_id": string,"stripe_payment_intent_id": string,"stripe_payment_method_id": string,"top_up_id": string
             }[]
                            },
 "claim_notification_emails":
