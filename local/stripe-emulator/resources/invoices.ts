@@ -5,8 +5,8 @@
 import type Stripe from "stripe";
 import { z } from "zod";
 import { type Api, listOf } from "../api.ts";
-import { resourceMissing } from "../errors.ts";
-import { expand, oneOf, pagination, parseParams, str } from "../form.ts";
+import { invalidRequest, resourceMissing, unsupported } from "../errors.ts";
+import { expand, int, oneOf, pagination, parseParams, str } from "../form.ts";
 import { escapeHtml, formatDate, formatMoney, layout } from "../html.ts";
 import { buildInvoice, buildInvoiceLine } from "../objects.ts";
 import { newId } from "../store.ts";
@@ -24,6 +24,17 @@ export interface LineDraft {
   proration: boolean;
 }
 
+/**
+ * How a customer's balance meets an invoice's total, as Stripe applies it at finalization: a
+ * credit (negative balance) pays what it can, a debit is added, and a negative total (a net
+ * proration credit) is credited to the balance with nothing due.
+ */
+export function applyBalance(total: number, balance: number): { amountDue: number; endingBalance: number } {
+  if (total < 0) return { amountDue: 0, endingBalance: balance + total };
+  const amountDue = Math.max(0, total + balance);
+  return { amountDue, endingBalance: total + balance - amountDue };
+}
+
 function billingDescription(invoice: Stripe.Invoice): string {
   return invoice.billing_reason === "subscription_create" ? "Subscription creation" : invoice.billing_reason === "subscription_update" ? "Subscription update" : "Subscription cycle";
 }
@@ -35,6 +46,54 @@ export class Invoices {
     const found = this.r.store.invoices.get(id);
     if (!found) throw resourceMissing("invoice", id);
     return found;
+  }
+
+  /**
+   * An invoice built from `lines` and not stored (a preview): Stripe's shape, `status: draft`,
+   * `billing_reason: upcoming`, the customer's balance applied as finalization would.
+   */
+  preview(subscription: Stripe.Subscription, customer: Stripe.Customer, lines: LineDraft[], immediate: boolean): Stripe.Invoice {
+    const id = newId("upcoming_in", 24);
+    const item = this.r.subscriptions.item(subscription);
+    const invoice = buildInvoice({
+      id,
+      created: this.r.store.now(customer.id),
+      customer,
+      currency: subscription.currency,
+      lines: lines.map((line) =>
+        buildInvoiceLine({
+          id: newId("il_tmp", 24),
+          invoice: id,
+          amount: line.amount,
+          currency: subscription.currency,
+          description: line.description,
+          quantity: line.quantity,
+          price: line.price,
+          periodStart: line.start,
+          periodEnd: line.end,
+          subscription: subscription.id,
+          subscriptionItem: item.id,
+          proration: line.proration,
+        }),
+      ),
+      billingReason: "upcoming",
+      subscription: subscription.id,
+      subscriptionMetadata: { ...subscription.metadata },
+      periodStart: Math.min(...lines.map((l) => l.start)),
+      periodEnd: Math.max(...lines.map((l) => l.end)),
+      hostedUrl: "",
+    });
+    const { amountDue, endingBalance } = applyBalance(invoice.total, customer.balance);
+    invoice.starting_balance = customer.balance;
+    invoice.ending_balance = endingBalance;
+    invoice.amount_due = amountDue;
+    invoice.amount_remaining = amountDue;
+    invoice.hosted_invoice_url = null;
+    invoice.invoice_pdf = null;
+    invoice.lines.url = `/v1/invoices/${id}/lines`;
+    // When it would be charged: at once for a change invoiced now, else at the renewal.
+    invoice.next_payment_attempt = immediate ? invoice.created : (lines.find((line) => !line.proration)?.start ?? invoice.period_end);
+    return invoice;
   }
 
   /** Creates and finalizes a subscription's invoice: `invoice.created`, `invoice.finalized`. */
@@ -74,6 +133,13 @@ export class Invoices {
     store.invoices.set(id, invoice);
     subscription.latest_invoice = id;
     store.emit("invoice.created", invoice, { customer: customer.id });
+    // Finalizing applies the customer's balance: a credit from an earlier proration pays this.
+    const { amountDue, endingBalance } = applyBalance(invoice.total, customer.balance);
+    invoice.starting_balance = customer.balance;
+    invoice.ending_balance = endingBalance;
+    invoice.amount_due = amountDue;
+    invoice.amount_remaining = amountDue;
+    customer.balance = endingBalance;
     invoice.status = "open";
     invoice.number = store.nextInvoiceNumber(customer);
     invoice.effective_at = store.now(customer.id);
@@ -140,6 +206,22 @@ export class Invoices {
   }
 }
 
+const previewParams = z
+  .object({
+    customer: str.optional(),
+    subscription: str.optional(),
+    subscription_details: z
+      .object({
+        items: z.array(z.object({ id: str.optional(), price: str.optional(), quantity: int.optional() }).strict()).max(1, { message: "Invalid items: the emulator supports one subscription item" }).optional(),
+        proration_behavior: oneOf(["create_prorations", "always_invoice", "none"]).optional(),
+        proration_date: int.optional(),
+      })
+      .strict()
+      .optional(),
+    expand,
+  })
+  .strict();
+
 export function mountInvoices({ route, app }: Api, r: Resources): void {
   const { store } = r;
 
@@ -149,6 +231,38 @@ export function mountInvoices({ route, app }: Api, r: Resources): void {
       (i) => (p.customer === undefined || i.customer === p.customer) && (p.subscription === undefined || i.parent?.subscription_details?.subscription === p.subscription) && (p.status === undefined || i.status === p.status),
     );
     return listOf(all, "/v1/invoices", p);
+  });
+
+  /**
+   * The invoice a subscription will get next, computed and not saved (`invoices.createPreview`):
+   * with `subscription_details`, the one a price change would make, proration lines included.
+   */
+  route("POST", "/v1/invoices/create_preview", (raw) => {
+    const p = parseParams(previewParams, raw);
+    if (!p.subscription) throw invalidRequest("The Stripe emulator previews a subscription's next invoice: pass subscription.", { code: "parameter_missing", param: "subscription" });
+    const subscription = r.subscriptions.get(p.subscription, "subscription");
+    const customerId = idOf(subscription.customer) ?? "";
+    if (p.customer && p.customer !== customerId) throw invalidRequest(`The subscription ${subscription.id} does not belong to customer ${p.customer}.`, { param: "customer" });
+    const customer = r.customers.get(customerId, "customer");
+    const details = p.subscription_details;
+    const item = details?.items?.[0];
+    const current = r.subscriptions.item(subscription);
+    if (item?.id && item.id !== current.id) throw resourceMissing("subscription item", item.id, "subscription_details[items][0][id]");
+    if (item && !item.id && item.price) throw unsupported("adding a second item to a subscription (pass subscription_details[items][0][id])", "subscription_details[items][0][id]");
+    const price = item?.price ? r.catalog.price(item.price, "subscription_details[items][0][price]") : undefined;
+    const changes = Boolean(price || item?.quantity !== undefined);
+    const { lines, immediate } = r.subscriptions.previewLines(
+      subscription,
+      changes || details?.proration_behavior
+        ? {
+            ...(price ? { price } : {}),
+            ...(item?.quantity !== undefined ? { quantity: item.quantity } : {}),
+            prorationBehavior: details?.proration_behavior ?? "create_prorations",
+            ...(details?.proration_date !== undefined ? { prorationDate: details.proration_date } : {}),
+          }
+        : null,
+    );
+    return r.invoices.preview(subscription, customer, lines, immediate);
   });
 
   route("GET", "/v1/invoices/:id", (raw, c) => {

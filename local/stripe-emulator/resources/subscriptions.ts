@@ -79,6 +79,10 @@ function planOf(price: Stripe.Price): Partial<Stripe.Plan> {
   };
 }
 
+function sameInterval(a: Stripe.Price, b: Stripe.Price): boolean {
+  return a.recurring?.interval === b.recurring?.interval && a.recurring?.interval_count === b.recurring?.interval_count;
+}
+
 function snapshotItems(subscription: Stripe.Subscription): object {
   return JSON.parse(JSON.stringify(subscription.items)) as object;
 }
@@ -220,41 +224,81 @@ export class Subscriptions {
   }
 
   /**
+   * The proration lines a price change makes at `at`: the unused time of the current price
+   * credited and, when the interval stays, the new price's remaining time charged. None with
+   * `proration_behavior: none` or during a trial.
+   */
+  private prorations(subscription: Stripe.Subscription, newPrice: Stripe.Price, newQuantity: number, prorationBehavior: ProrationBehavior, at: number): LineDraft[] {
+    if (prorationBehavior === "none" || subscription.status === "trialing") return [];
+    const item = this.item(subscription);
+    const oldPrice = item.price;
+    const oldQuantity = item.quantity ?? 1;
+    const start = item.current_period_start;
+    const end = item.current_period_end;
+    const remaining = Math.max(0, end - at) / Math.max(1, end - start);
+    const catalog = this.r.catalog;
+    return [
+      { price: oldPrice, quantity: oldQuantity, amount: -Math.round((oldPrice.unit_amount ?? 0) * oldQuantity * remaining), description: `Unused time on ${catalog.priceLabel(oldPrice, oldQuantity)}`, start: at, end, proration: true },
+      ...(sameInterval(oldPrice, newPrice)
+        ? [{ price: newPrice, quantity: newQuantity, amount: Math.round((newPrice.unit_amount ?? 0) * newQuantity * remaining), description: `Remaining time on ${catalog.priceLabel(newPrice, newQuantity)}`, start: at, end, proration: true }]
+        : []),
+    ];
+  }
+
+  /** The line of a full period of `price` from `start` to `end`. */
+  private periodLine(price: Stripe.Price, quantity: number, start: number, end: number): LineDraft {
+    return { price, quantity, amount: (price.unit_amount ?? 0) * quantity, description: this.r.catalog.lineDescription(price, quantity, false), start, end, proration: false };
+  }
+
+  /** The next period a renewal starts, for the subscription's billing cycle and `price`'s interval. */
+  private nextPeriod(subscription: Stripe.Subscription, price: Stripe.Price): { start: number; end: number } {
+    const recurring = price.recurring;
+    if (!recurring) throw invalidRequest("The price specified is not recurring; subscriptions need a recurring price.", { param: "items[0][price]" });
+    const start = this.item(subscription).current_period_end;
+    return { start, end: nextPeriodEnd(subscription.billing_cycle_anchor, start, recurring.interval, recurring.interval_count) };
+  }
+
+  /** Prorations waiting for the next invoice, taken off the subscription (they go on an invoice now). */
+  private takePendingProrations(subscription: Stripe.Subscription): LineDraft[] {
+    const pending = this.r.store.pendingProrations.get(subscription.id) ?? [];
+    if (pending.length) this.r.store.pendingProrations.delete(subscription.id);
+    return pending;
+  }
+
+  private checkNewPrice(subscription: Stripe.Subscription, newPrice: Stripe.Price): void {
+    if (!newPrice.recurring) throw invalidRequest("The price specified is not recurring; subscriptions need a recurring price.", { param: "items[0][price]" });
+    if (newPrice.currency !== subscription.currency) throw invalidRequest("The price's currency differs from the subscription's.", { param: "items[0][price]" });
+  }
+
+  /** When prorations are computed: `proration_date` (kept inside the current period), else now. */
+  private prorationTime(subscription: Stripe.Subscription, prorationDate: number | undefined): number {
+    const now = this.r.store.now(this.customerIdOf(subscription));
+    if (prorationDate === undefined) return now;
+    const item = this.item(subscription);
+    return Math.min(Math.max(prorationDate, item.current_period_start), item.current_period_end);
+  }
+
+  /**
    * Switches the subscription to another recurring price. Same interval: the period stays and
    * (`create_prorations`, the default) the unused time is credited and the new price's remaining
    * time charged on the next invoice, or now with `always_invoice`; `none` changes the price
    * only. A different interval resets the billing cycle to now and invoices immediately, as
-   * Stripe does.
+   * Stripe does. An invoice made now takes the prorations still waiting too.
    */
-  changePrice(subscription: Stripe.Subscription, newPrice: Stripe.Price, prorationBehavior: ProrationBehavior, quantity?: number): void {
+  changePrice(subscription: Stripe.Subscription, newPrice: Stripe.Price, prorationBehavior: ProrationBehavior, quantity?: number, prorationDate?: number): void {
     this.assertLive(subscription);
-    const recurring = newPrice.recurring;
-    if (!recurring) throw invalidRequest("The price specified is not recurring; subscriptions need a recurring price.", { param: "items[0][price]" });
-    if (newPrice.currency !== subscription.currency) throw invalidRequest("The price's currency differs from the subscription's.", { param: "items[0][price]" });
+    this.checkNewPrice(subscription, newPrice);
     const item = this.item(subscription);
     const oldPrice = item.price;
-    const oldQuantity = item.quantity ?? 1;
-    const newQuantity = quantity ?? oldQuantity;
-    const customerId = this.customerIdOf(subscription);
-    const now = this.r.store.now(customerId);
+    const newQuantity = quantity ?? item.quantity ?? 1;
+    const now = this.r.store.now(this.customerIdOf(subscription));
     const previous = { items: snapshotItems(subscription) };
-    const sameInterval = oldPrice.recurring?.interval === recurring.interval && oldPrice.recurring?.interval_count === recurring.interval_count;
-    const start = item.current_period_start;
-    const end = item.current_period_end;
-    const remaining = Math.max(0, end - now) / Math.max(1, end - start);
-    const prorations: LineDraft[] =
-      prorationBehavior === "none" || subscription.status === "trialing"
-        ? []
-        : [
-            { price: oldPrice, quantity: oldQuantity, amount: -Math.round((oldPrice.unit_amount ?? 0) * oldQuantity * remaining), description: `Unused time on ${this.r.catalog.priceLabel(oldPrice, oldQuantity)}`, start: now, end, proration: true },
-            ...(sameInterval
-              ? [{ price: newPrice, quantity: newQuantity, amount: Math.round((newPrice.unit_amount ?? 0) * newQuantity * remaining), description: `Remaining time on ${this.r.catalog.priceLabel(newPrice, newQuantity)}`, start: now, end, proration: true }]
-              : []),
-          ];
+    const keepsInterval = sameInterval(oldPrice, newPrice);
+    const prorations = this.prorations(subscription, newPrice, newQuantity, prorationBehavior, this.prorationTime(subscription, prorationDate));
     item.price = newPrice;
     item.plan = { ...item.plan, ...planOf(newPrice) };
     item.quantity = newQuantity;
-    if (sameInterval || subscription.status === "trialing") {
+    if (keepsInterval || subscription.status === "trialing") {
       this.emitUpdated(subscription, previous);
       if (prorations.length === 0) return;
       if (prorationBehavior === "create_prorations") {
@@ -267,30 +311,50 @@ export class Subscriptions {
       return;
     }
     // A new interval: the billing cycle restarts now and the new period is invoiced at once.
+    const recurring = newPrice.recurring as Stripe.Price.Recurring;
     const newEnd = addInterval(now, recurring.interval, recurring.interval_count);
     item.current_period_start = now;
     item.current_period_end = newEnd;
     subscription.billing_cycle_anchor = now;
     if (subscription.cancel_at_period_end) subscription.cancel_at = newEnd;
     this.emitUpdated(subscription, previous);
-    this.invoiceNow(subscription, "subscription_update", [
-      ...prorations,
-      { price: newPrice, quantity: newQuantity, amount: (newPrice.unit_amount ?? 0) * newQuantity, description: this.r.catalog.lineDescription(newPrice, newQuantity, false), start: now, end: newEnd, proration: false },
-    ]);
+    this.invoiceNow(subscription, "subscription_update", [...prorations, this.periodLine(newPrice, newQuantity, now, newEnd)]);
   }
 
   private invoiceNow(subscription: Stripe.Subscription, reason: Stripe.Invoice.BillingReason, lines: LineDraft[]): void {
-    const invoice = this.r.invoices.createForSubscription(subscription, reason, lines);
-    if (invoice.amount_due < 0) {
-      // A net credit goes to the customer's balance, and the invoice is settled at zero.
-      const customer = this.r.customers.get(this.customerIdOf(subscription), "customer");
-      customer.balance += invoice.amount_due;
-      invoice.ending_balance = customer.balance;
-      invoice.amount_due = 0;
-      invoice.amount_remaining = 0;
-    }
+    const invoice = this.r.invoices.createForSubscription(subscription, reason, [...this.takePendingProrations(subscription), ...lines]);
     const paid = this.r.invoices.collect(invoice, subscription, true);
     if (!paid) this.renewalFailed(subscription, invoice);
+  }
+
+  /**
+   * The lines of the invoice the subscription will get next, with an optional price change
+   * previewed the way `changePrice` would make it (`invoices.createPreview`): the renewal
+   * invoice (waiting prorations, plus this change's with `create_prorations`, then the next
+   * period), or the invoice the change would make at once (`always_invoice`, or a new interval).
+   */
+  previewLines(
+    subscription: Stripe.Subscription,
+    change: { price?: Stripe.Price; quantity?: number; prorationBehavior: ProrationBehavior; prorationDate?: number } | null,
+  ): { lines: LineDraft[]; immediate: boolean } {
+    this.assertLive(subscription);
+    if (subscription.cancel_at_period_end && !change) {
+      throw invalidRequest(`No upcoming invoices for subscription ${subscription.id}: it cancels at the end of its period.`, { code: "invoice_upcoming_none" });
+    }
+    const item = this.item(subscription);
+    const pending = [...(this.r.store.pendingProrations.get(subscription.id) ?? [])];
+    const newPrice = change?.price ?? item.price;
+    const newQuantity = change?.quantity ?? item.quantity ?? 1;
+    if (change) this.checkNewPrice(subscription, newPrice);
+    const prorations = change ? this.prorations(subscription, newPrice, newQuantity, change.prorationBehavior, this.prorationTime(subscription, change.prorationDate)) : [];
+    if (change && !sameInterval(item.price, newPrice) && subscription.status !== "trialing") {
+      const recurring = newPrice.recurring as Stripe.Price.Recurring;
+      const now = this.r.store.now(this.customerIdOf(subscription));
+      return { lines: [...pending, ...prorations, this.periodLine(newPrice, newQuantity, now, addInterval(now, recurring.interval, recurring.interval_count))], immediate: true };
+    }
+    if (change?.prorationBehavior === "always_invoice" && prorations.length) return { lines: [...pending, ...prorations], immediate: true };
+    const next = this.nextPeriod(subscription, newPrice);
+    return { lines: [...pending, ...prorations, this.periodLine(newPrice, newQuantity, next.start, next.end)], immediate: false };
   }
 
   /** The period end: cancel if asked to, otherwise start the next period and bill it. */
@@ -301,10 +365,8 @@ export class Subscriptions {
     }
     const item = this.item(subscription);
     const price = item.price;
-    const recurring = price.recurring;
-    if (!recurring) return;
-    const start = item.current_period_end;
-    const end = nextPeriodEnd(subscription.billing_cycle_anchor, start, recurring.interval, recurring.interval_count);
+    if (!price.recurring) return;
+    const { start, end } = this.nextPeriod(subscription, price);
     const previous: Record<string, unknown> = { items: snapshotItems(subscription) };
     item.current_period_start = start;
     item.current_period_end = end;
@@ -314,17 +376,10 @@ export class Subscriptions {
       subscription.status = "active";
     }
     this.emitUpdated(subscription, previous);
-    const quantity = item.quantity ?? 1;
-    const pending = this.r.store.pendingProrations.get(subscription.id) ?? [];
-    this.r.store.pendingProrations.delete(subscription.id);
     const invoice = this.r.invoices.createForSubscription(subscription, "subscription_cycle", [
-      ...pending,
-      { price, quantity, amount: (price.unit_amount ?? 0) * quantity, description: this.r.catalog.lineDescription(price, quantity, false), start, end, proration: false },
+      ...this.takePendingProrations(subscription),
+      this.periodLine(price, item.quantity ?? 1, start, end),
     ]);
-    if (invoice.amount_due < 0) {
-      invoice.amount_due = 0;
-      invoice.amount_remaining = 0;
-    }
     // A previous period's invoice still open is left open (Stripe keeps retrying it on its own schedule).
     if (this.r.invoices.collect(invoice, subscription, true)) {
       if (subscription.status === "past_due" || subscription.status === "unpaid") {
@@ -438,6 +493,7 @@ export function mountSubscriptions({ route }: Api, r: Resources): void {
         .object({
           items: z.array(z.object({ id: str.optional(), price: str.optional(), quantity: int.optional() }).strict()).max(1, { message: "Invalid items: the emulator supports one subscription item" }).optional(),
           proration_behavior: oneOf(["create_prorations", "always_invoice", "none"]).optional(),
+          proration_date: int.optional(),
           cancel_at_period_end: bool.optional(),
           metadata: metadataParam,
           default_payment_method: str.optional(),
@@ -471,7 +527,7 @@ export function mountSubscriptions({ route }: Api, r: Resources): void {
       }
       if (item.price || item.quantity !== undefined) {
         const price = r.catalog.price(item.price ?? current?.price.id ?? "", "items[0][price]");
-        r.subscriptions.changePrice(subscription, price, p.proration_behavior ?? "create_prorations", item.quantity);
+        r.subscriptions.changePrice(subscription, price, p.proration_behavior ?? "create_prorations", item.quantity, p.proration_date);
       }
     }
     if (p.cancel_at_period_end !== undefined) r.subscriptions.setCancelAtPeriodEnd(subscription, p.cancel_at_period_end);

@@ -99,6 +99,12 @@ describe("cards saved at Checkout", () => {
     const accepted = await packSession(customer.id, { saved_payment_method_options: { payment_method_save: "enabled" } });
     await pay(accepted, "4242424242424242", { save_card: true });
     assert.equal((await h.stripe.paymentMethods.list({ customer: customer.id })).data.length, 1);
+    // The hosted page offers the same choice as a checkbox.
+    const onPage = await packSession(customer.id, { saved_payment_method_options: { payment_method_save: "enabled" } });
+    assert.match(await (await fetch(String(onPage.url))).text(), /name="save_card"/);
+    const submitted = await fetch(String(onPage.url), { method: "POST", redirect: "manual", body: new URLSearchParams({ card_number: "4242424242424242", save_card: "true" }), headers: { "content-type": "application/x-www-form-urlencoded" } });
+    assert.equal(submitted.status, 303);
+    assert.equal((await h.stripe.paymentMethods.list({ customer: customer.id })).data.length, 2);
   });
 
   test("saving a card needs a customer", async () => {

@@ -104,6 +104,45 @@ describe("the state file", () => {
     assert.equal(price, reloaded.prices.peek(price.id), "a subscription item holds the stored Price itself after a reload, as it did in memory");
   });
 
+  test("saved cards, default cards and PaymentIntents survive a restart: ids, card behaviour, idempotency keys, authentication", async () => {
+    const file = freshFile();
+    const first = await startHarness({ stateFile: file });
+    const { pack } = await createCatalog(first.stripe);
+    /** A customer whose default card (saved at a pack Checkout) is `cardNumber`. */
+    const withCard = async (cardNumber: string) => {
+      const customer = (await first.stripe.customers.create({ email: `restart-${cardNumber}@acme.test` })).id;
+      const session = await first.stripe.checkout.sessions.create({ mode: "payment", customer, line_items: [{ price: pack.id }], payment_intent_data: { setup_future_usage: "off_session" }, success_url: "http://app.test/ok" });
+      assert.equal((await payCheckout(first.emulator.url, session.id, cardNumber)).status, 200);
+      const card = (await first.stripe.paymentMethods.list({ customer, type: "card" })).data[0]?.id ?? "";
+      await first.stripe.customers.update(customer, { invoice_settings: { default_payment_method: card } });
+      return { customer, card };
+    };
+    const good = await withCard("4242424242424242");
+    const strict = await withCard("4000002760003184");
+    const topUp = (stripe: Stripe, who: { customer: string; card: string }, key: string) =>
+      stripe.paymentIntents.create({ amount: 1000, currency: "usd", customer: who.customer, payment_method: who.card, off_session: true, confirm: true }, { idempotencyKey: key });
+    const paid = await topUp(first.stripe, good, "restart-good");
+    const needsAuthentication = await topUp(first.stripe, strict, "restart-strict").catch((error: Stripe.errors.StripeCardError) => error.payment_intent);
+    assert.equal(needsAuthentication?.status, "requires_payment_method");
+    await assertFileHoldsLiveState(first, file, "saved cards and off-session PaymentIntents");
+    await first.close();
+
+    const second = await startHarness({ stateFile: file });
+    running.push(second);
+    const cards = await second.stripe.paymentMethods.list({ customer: good.customer, type: "card" });
+    assert.deepEqual(cards.data.map((pm) => [pm.id, pm.card?.last4]), [[good.card, "4242"]]);
+    assert.equal(((await second.stripe.customers.retrieve(strict.customer)) as Stripe.Customer).invoice_settings.default_payment_method, strict.card);
+    assert.equal((await second.stripe.paymentIntents.retrieve(paid.id)).status, "succeeded");
+    const replayed = await topUp(second.stripe, good, "restart-good");
+    assert.equal(replayed.id, paid.id, "an idempotency key used before the restart replays");
+    assert.equal(replayed.lastResponse.headers["idempotent-replayed"], "true");
+    const again = await topUp(second.stripe, strict, "restart-strict-2").catch((error: Stripe.errors.StripeCardError) => error);
+    assert.equal(again instanceof Stripe.errors.StripeCardError ? again.code : again, "authentication_required", "the card still needs authentication after the restart");
+    const authenticated = await fetch(`${second.emulator.url}/_emulator/payment_intents/${needsAuthentication?.id}/authenticate`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(authenticated.status, 200);
+    assert.equal((await second.stripe.paymentIntents.retrieve(String(needsAuthentication?.id))).status, "succeeded");
+  });
+
   test("a graceful stop cuts off deliveries on the wire without losing them", async () => {
     const file = freshFile();
     const silent = await startSilentEndpoint();

@@ -85,6 +85,11 @@ before(async () => {
   const lineItems = await h.stripe.checkout.sessions.listLineItems(packSession.id);
   const event = (await h.stripe.events.list({ type: "invoice.paid", limit: 1 })).data[0];
   const paymentMethod = await h.stripe.paymentMethods.retrieve(String(subscription.default_payment_method));
+  const failing = await h.stripe.paymentMethods.attach("pm_card_chargeCustomerFail", { customer: customer.id });
+  const declined = await h.stripe.paymentIntents
+    .create({ amount: 1000, currency: "usd", customer: customer.id, payment_method: failing.id, off_session: true, confirm: true })
+    .catch((error: Stripe.errors.StripeCardError) => error.payment_intent);
+  const preview = await h.stripe.invoices.createPreview({ subscription: subscription.id });
 
   Object.assign(objects, {
     customer: json(await h.stripe.customers.retrieve(customer.id)),
@@ -103,6 +108,10 @@ before(async () => {
     event: json(event),
     payment_method: json(paymentMethod),
     item: json(lineItems.data[0]),
+    // The same fixture, another way the object is made: "<fixture>:<how>".
+    "payment_intent:off-session and declined": json(declined),
+    "invoice:preview": json(preview),
+    "line_item:preview": json(preview.lines.data[0]),
   });
 });
 
@@ -111,11 +120,12 @@ after(async () => {
 });
 
 describe("object shapes match Stripe's fixtures", () => {
-  const types = ["customer", "product", "price", "checkout.session", "billing_portal.session", "subscription", "subscription_item", "plan", "invoice", "line_item", "payment_intent", "charge", "refund", "event", "payment_method", "item"];
-  for (const type of types) {
-    test(`${type}: every field of Stripe's example exists on ours`, () => {
+  const types = ["customer", "product", "price", "checkout.session", "billing_portal.session", "subscription", "subscription_item", "plan", "invoice", "line_item", "payment_intent", "charge", "refund", "event", "payment_method", "item", "payment_intent:off-session and declined", "invoice:preview", "line_item:preview"];
+  for (const name of types) {
+    const type = name.split(":")[0] as string;
+    test(`${name}: every field of Stripe's example exists on ours`, () => {
       const fixture = fixtures[type];
-      const ours = objects[type];
+      const ours = objects[name];
       assert.ok(fixture, `fixture for ${type}`);
       assert.ok(ours, `emulated ${type}`);
       assert.equal(ours.object, fixture.object);
