@@ -283,16 +283,6 @@ grant execute on function public.apply_card_on_file(text, uuid, text, text, text
 -- Functions: making top-ups (the job)
 -- ============================================================================
 
-/** The first instant of the current calendar month in UTC. */
-create function private.utc_month_start() returns timestamptz
-language sql
-stable
-set search_path = ''
-as $$
-  select pg_catalog.date_trunc('month', pg_catalog.now() at time zone 'UTC') at time zone 'UTC'
-$$;
-revoke all on function private.utc_month_start() from public;
-
 /**
  * The job's claim. First makes one `pending` top-up for every organization that has auto
  * top-up on, a card on file and a Stripe customer, whose spendable balance
@@ -358,7 +348,7 @@ begin
     if (select count(*) from public.auto_top_ups t
          where t.organization_id = v_due.organization_id
            and t.status <> 'failed'
-           and t.created_at >= private.utc_month_start()) >= v_due.monthly_limit then
+           and t.created_at >= (private.utc_month_start()::timestamp at time zone 'UTC')) >= v_due.monthly_limit then
       continue;
     end if;
     v_balance := (public.get_credit_balance(v_due.organization_id) ->> 'total')::integer;
