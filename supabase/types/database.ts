@@ -68,14 +68,14 @@ isOneToOne: false
                   ]
                 },"credit_consumptions": {
                   Row: {
-                    "actor_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id": string | null,"batch_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id": string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id"?: string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"result"?: NonNullable<Json>,"subscription_used"?: number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"reservation_id"?: string | null,"result"?: NonNullable<Json>,"subscription_used"?: number
                   }
                   Relationships: [
                     {
@@ -140,16 +140,56 @@ isOneToOne: false
                   Relationships: [
                     
                   ]
-                },"credit_transactions": {
+                },"credit_reservations": {
                   Row: {
-                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id": string | null,"closed_at": string | null,"consumption_id": string | null,"created_at": string,"credits": number,"credits_consumed": number | null,"event_key": string,"expires_at": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity": number | null,"status": Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits": number,"credits_consumed"?: number | null,"event_key": string,"expires_at": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits"?: number,"credits_consumed"?: number | null,"event_key"?: string,"expires_at"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"quantity"?: number,"result"?: NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds"?: number,"unit_cost"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_reservations_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_spend_months": {
+                  Row: {
+                    "consumed_credits": number,"limit_reached_at": string | null,"month_start": string,"organization_id": string,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start": string,"organization_id": string,"updated_at"?: string
+                  }
+                  Update: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start"?: string,"organization_id"?: string,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_spend_months_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_transactions": {
+                  Row: {
+                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"reservation_id": string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"reservation_id"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  Update: {
+                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"reservation_id"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
                   }
                   Relationships: [
                     {
@@ -306,14 +346,14 @@ isOneToOne: false
                   ]
                 },"organizations": {
                   Row: {
-                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"name": string,"stripe_customer_id": string | null,"updated_at": string
+                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"monthly_spend_limit": number | null,"name": string,"stripe_customer_id": string | null,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Update: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Relationships: [
                     
@@ -463,6 +503,9 @@ isOneToOne: false
 "consume_credits":
 { Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number }; Returns: Json
                            },
+"consume_credits_batch":
+{ Args: { "p_events": Json,"p_organization_id": string }; Returns: Json
+                           },
 "create_organization":
 { Args: { "p_name": string }; Returns: string
                            },
@@ -475,10 +518,16 @@ isOneToOne: false
 "expire_credits":
 { Args: Record<PropertyKey, never>; Returns: number
                            },
+"expire_reservations":
+{ Args: Record<PropertyKey, never>; Returns: number
+                           },
 "finish_stripe_event":
 { Args: { "p_error"?: string,"p_event_id": string,"p_organization_id"?: string,"p_status": string }; Returns: undefined
                            },
 "get_credit_balance":
+{ Args: { "p_organization_id": string }; Returns: Json
+                           },
+"get_spend_limit":
 { Args: { "p_organization_id": string }; Returns: Json
                            },
 "grant_credits":
@@ -511,6 +560,9 @@ isOneToOne: false
 "redrive_stripe_event":
 { Args: { "p_event_id": string }; Returns: Json
                            },
+"release_reservation":
+{ Args: { "p_reservation_id": string }; Returns: Json
+                           },
 "remember_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
                            },
@@ -522,6 +574,9 @@ isOneToOne: false
                            },
 "replace_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_previous_price_id": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
+                           },
+"reserve_credits":
+{ Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number,"p_ttl_seconds"?: number }; Returns: Json
                            },
 "run_job":
 { Args: { "p_name": string }; Returns: Json
@@ -535,6 +590,12 @@ isOneToOne: false
 "set_low_balance_threshold":
 { Args: { "p_organization_id": string,"p_threshold": number }; Returns: undefined
                            },
+"set_spend_limit":
+{ Args: { "p_monthly_credits": number,"p_organization_id": string }; Returns: undefined
+                           },
+"settle_reservation":
+{ Args: { "p_metadata"?: Json,"p_quantity"?: number,"p_reservation_id": string }; Returns: Json
+                           },
 "trial_eligibility":
 { Args: { "p_organization_id": string }; Returns: {
               "eligible": boolean,"reason": string
@@ -545,7 +606,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed"|"spend_limit","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_reservation_status": "open"|"settled"|"released"|"expired","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment"|"reservation"|"release","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -661,7 +722,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed", "spend_limit"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_reservation_status": ["open", "settled", "released", "expired"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment", "reservation", "release"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const
