@@ -342,6 +342,15 @@ begin
        and not exists (select 1 from public.auto_top_ups t
                         where t.organization_id = s.organization_id
                           and t.status in ('pending', 'processing', 'requires_action'))
+       -- After a failed payment, wait an hour per failure in a row before charging the card
+       -- again: a declined card retried every run would be three declines in half a minute,
+       -- which banks and Stripe's fraud checks read as card testing, and a card short of funds
+       -- today may pay in an hour.
+       and not exists (select 1 from public.auto_top_ups t
+                        where t.organization_id = s.organization_id
+                          and s.consecutive_failures > 0
+                          and t.status = 'failed'
+                          and t.finished_at > now() - interval '1 hour' * s.consecutive_failures)
      order by s.organization_id
        for update of s skip locked
   loop

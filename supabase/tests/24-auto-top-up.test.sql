@@ -4,7 +4,7 @@
 -- counted once per top-up and the third in a row turning it off, and members' read-only view.
 
 begin;
-select plan(70);
+select plan(72);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -217,10 +217,22 @@ select is((select count(*)::int from org_notifications where type = 'auto_top_up
 select is((select status::text from public.billing_history where stripe_reference = 'pi_fail_1'), 'failed',
   'the failed payment is in the history');
 
-select is((select count(*)::int from public.claim_auto_top_ups()), 1, 'after a failure the next run tries again (failed top-ups do not count towards the monthly limit)');
+select is((select count(*)::int from public.claim_auto_top_ups()), 0,
+  'right after a failed payment the next run waits instead of charging the card again');
+-- An hour later (the failed top-up's end moved back an hour, as the owner of the table).
+reset role;
+update public.auto_top_ups set finished_at = finished_at - interval '61 minutes'
+ where organization_id = 'eeeeeeee-0000-4000-8000-0000000000e1' and status = 'failed';
+select tests.authenticate_as_service_role();
+select is((select count(*)::int from public.claim_auto_top_ups()), 1, 'an hour after a failure the next run tries again (failed top-ups do not count towards the monthly limit)');
 insert into failures select 2, public.apply_payment_intent_failed(null, 'eeeeeeee-0000-4000-8000-0000000000e1',
   (select id from org_top_ups where status = 'pending'), 'pi_fail_2', 'card_declined', 'Your card was declined.');
-select is((select count(*)::int from public.claim_auto_top_ups()), 1, 'and again');
+select is((select count(*)::int from public.claim_auto_top_ups()), 0, 'after two failures in a row, an hour is not enough');
+reset role;
+update public.auto_top_ups set finished_at = finished_at - interval '121 minutes'
+ where organization_id = 'eeeeeeee-0000-4000-8000-0000000000e1' and status = 'failed';
+select tests.authenticate_as_service_role();
+select is((select count(*)::int from public.claim_auto_top_ups()), 1, 'two hours after the second failure, once more');
 insert into failures select 3, public.apply_payment_intent_failed(null, 'eeeeeeee-0000-4000-8000-0000000000e1',
   (select id from org_top_ups where status = 'pending'), 'pi_fail_3', 'card_declined', 'Your card was declined.');
 select is((select (result ->> 'disabled')::boolean from failures where n = 3), true, 'the third failure in a row turns auto top-up off');
