@@ -128,10 +128,14 @@ select results_eq(
       where n.nspname = 'public'
         and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
       order by 1 $$,
-  $$ values ('add_organization_member'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'), ('get_credit_balance'),
+  $$ values ('add_organization_member'), ('adjust_credits'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'),
+            ('dismiss_operator_alert'), ('get_credit_balance'), ('is_billing_operator'),
+            ('operator_alerts'), ('operator_consumption'), ('operator_export_history'), ('operator_export_ledger'),
+            ('operator_job_runs'), ('operator_notifications'), ('operator_organization'), ('operator_organizations'),
+            ('operator_overview'), ('operator_retry_notification'), ('operator_stripe_events'), ('operator_top_consumers'),
             ('remove_organization_member'), ('set_credit_precedence'), ('set_low_balance_threshold'),
             ('trial_eligibility'), ('update_organization_member_role') $$,
-  'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
+  'signed-in users can execute exactly the member-facing functions and the operator functions (which check for an operator first) in public (no grant, expiry, allocation, refund or history writer)'
 );
 
 select is_empty(
