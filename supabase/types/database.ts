@@ -46,6 +46,34 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
+                },"billing_operator_alerts": {
+                  Row: {
+                    "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["operator_alert_kind"],"message": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind": Database["public"]['Enums']["operator_alert_kind"],"message"?: string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
+                  }
+                  Update: {
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind"?: Database["public"]['Enums']["operator_alert_kind"],"message"?: string,"severity"?: Database["public"]['Enums']["billing_alert_severity"],"title"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"billing_operators": {
+                  Row: {
+                    "created_at": string,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"user_id": string
+                  }
+                  Update: {
+                    "created_at"?: string,"user_id"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
                 },"credit_clawbacks": {
                   Row: {
                     "clawed_back": number,"created_at": string,"id": string,"organization_id": string,"purchase_reference": string | null,"refund_id": string,"requested": number,"shortfall": number | null
@@ -418,8 +446,14 @@ isOneToOne: false
                 }
           }
           Functions: {
-            "add_organization_member":
+            "add_billing_operator":
+{ Args: { "p_user_id": string }; Returns: undefined
+                           },
+"add_organization_member":
 { Args: { "p_organization_id": string,"p_role"?: string,"p_user_id": string }; Returns: undefined
+                           },
+"adjust_credits":
+{ Args: { "p_amount": number,"p_expires_at"?: string,"p_organization_id": string,"p_reason": string,"p_source": string }; Returns: Json
                            },
 "allocate_subscription_credits":
 { Args: { "p_credits": number,"p_invoice_id": string,"p_organization_id": string,"p_period_end": string,"p_period_start": string,"p_subscription_id"?: string }; Returns: Json
@@ -490,6 +524,9 @@ isOneToOne: false
 "dismiss_billing_alert":
 { Args: { "p_alert_id": string }; Returns: undefined
                            },
+"dismiss_operator_alert":
+{ Args: { "p_alert_id": string }; Returns: undefined
+                           },
 "expire_credits":
 { Args: Record<PropertyKey, never>; Returns: number
                            },
@@ -502,14 +539,86 @@ isOneToOne: false
 "grant_credits":
 { Args: { "p_amount": number,"p_expires_at"?: string,"p_organization_id": string,"p_reference"?: string,"p_source": string }; Returns: Json
                            },
+"is_billing_operator":
+{ Args: Record<PropertyKey, never>; Returns: boolean
+                           },
 "link_stripe_customer":
 { Args: { "p_event_id": string,"p_organization_id": string,"p_stripe_customer_id": string }; Returns: undefined
                            },
 "note_stripe_event_failure":
 { Args: { "p_error": string,"p_event_id": string }; Returns: undefined
                            },
+"operator_alerts":
+{ Args: { "p_include_dismissed"?: boolean }; Returns: {
+              "created_at": string,
+"data": NonNullable<Json>,
+"dedupe_key": string | null,
+"dismissed_at": string | null,
+"dismissed_by": string | null,
+"id": string,
+"kind": Database["public"]['Enums']["operator_alert_kind"],
+"message": string,
+"severity": Database["public"]['Enums']["billing_alert_severity"],
+"title": string
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "billing_operator_alerts"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"operator_consumption":
+{ Args: { "p_from": string,"p_to": string }; Returns: {
+              "credits": number,"day": string,"event_key": string,"events": number
+            }[]
+                           },
+"operator_export_history":
+{ Args: { "p_from": string,"p_organization_id": string,"p_to": string }; Returns: {
+              "amount": number,"currency": string,"description": string,"id": string,"invoice_url": string,"kind": string,"occurred_at": string,"organization_id": string,"organization_name": string,"receipt_url": string,"status": string,"stripe_reference": string
+            }[]
+                           },
+"operator_export_ledger":
+{ Args: { "p_from": string,"p_organization_id": string,"p_to": string }; Returns: {
+              "actor_id": string,"amount": number,"balance_after": number,"created_at": string,"description": string,"event_key": string,"id": number,"kind": string,"organization_id": string,"organization_name": string,"reference": string,"source": string
+            }[]
+                           },
+"operator_job_runs":
+{ Args: { "p_limit"?: number }; Returns: Json
+                           },
+"operator_notifications":
+{ Args: { "p_limit"?: number,"p_status"?: string }; Returns: {
+              "attempts": number,"channel": string,"created_at": string,"delivered_at": string,"id": string,"last_attempt_at": string,"last_error": string,"next_attempt_at": string,"organization_id": string,"recipient": string,"status": string,"type": string
+            }[]
+                           },
+"operator_organization":
+{ Args: { "p_organization_id": string }; Returns: Json
+                           },
+"operator_organizations":
+{ Args: { "p_descending"?: boolean,"p_limit"?: number,"p_offset"?: number,"p_search"?: string,"p_sort"?: string }; Returns: {
+              "balance": number,"billing_interval": string,"consumed_this_month": number,"created_at": string,"last_payment_amount": number,"last_payment_at": string,"last_payment_currency": string,"last_payment_status": string,"name": string,"organization_id": string,"plan_code": string,"plan_name": string,"status": string,"stripe_customer_id": string,"total_count": number
+            }[]
+                           },
+"operator_overview":
+{ Args: { "p_from": string,"p_to": string }; Returns: Json
+                           },
+"operator_retry_notification":
+{ Args: { "p_channel": string,"p_id": string }; Returns: undefined
+                           },
+"operator_stripe_events":
+{ Args: { "p_limit"?: number,"p_status"?: string }; Returns: {
+              "attempts": number,"id": string,"last_error": string,"organization_id": string,"processed_at": string,"received_at": string,"status": string,"stripe_created_at": string,"type": string
+            }[]
+                           },
+"operator_top_consumers":
+{ Args: { "p_from": string,"p_limit"?: number,"p_to": string }; Returns: {
+              "credits": number,"events": number,"name": string,"organization_id": string
+            }[]
+                           },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
+                           },
+"raise_operator_alert":
+{ Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_severity": string,"p_title": string }; Returns: string
                            },
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
@@ -560,7 +669,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","operator_alert_kind": "reconciliation_drift","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -676,7 +785,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"operator_alert_kind": ["reconciliation_drift"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const
