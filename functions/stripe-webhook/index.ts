@@ -4,7 +4,7 @@
  */
 import { functionEnv } from "../_shared/env.ts";
 import { preflight } from "../_shared/http.ts";
-import { DatabaseFailure, rpc, serviceClient } from "../_shared/supabase.ts";
+import { DatabaseFailure, rpc, serviceClient, userClient } from "../_shared/supabase.ts";
 import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
 import { waitUntil } from "../_shared/edge-runtime.ts";
 import { directSql } from "../_shared/direct-sql.ts";
@@ -34,6 +34,11 @@ const handle = createWebhookHandler({
     // A DatabaseFailure, so the database being down is a 503 (Stripe retries) like every other call.
     if (error) throw new DatabaseFailure(error.code ?? "", `could not look up customer ${customerId}: ${error.message}`, status);
     return data?.id ?? null;
+  },
+  // The caller's own token asks the database; anything that is not a signed-in user fails the call.
+  isOperator: async (authorization) => {
+    const { data, error } = await userClient(authorization).rpc("is_billing_operator");
+    return error ? null : data === true;
   },
   log: (message, fields) => console.log(JSON.stringify({ message, ...fields })),
 });

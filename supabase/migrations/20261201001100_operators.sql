@@ -870,6 +870,63 @@ revoke all on function public.dismiss_operator_alert(uuid) from public, anon;
 grant execute on function public.dismiss_operator_alert(uuid) to authenticated, service_role;
 
 -- ============================================================================
+-- Reconciliation with Stripe
+-- ============================================================================
+
+/**
+ * Our records of the Stripe objects a reconciliation looked at, in one round trip, for the
+ * reconciliation route (which reads Stripe): subscriptions by Stripe id as we applied them,
+ * payments by Stripe reference (invoice or checkout session) with their status, credit lots
+ * granted for those references, the organization linked to each customer, and every
+ * subscription we hold as live (one Stripe no longer lists is drift too). Service role only.
+ */
+create function public.reconciliation_records(
+  p_stripe_subscription_ids text[],
+  p_references text[],
+  p_customer_ids text[]
+) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_service();
+  return jsonb_build_object(
+    'subscriptions', coalesce((
+      select jsonb_object_agg(s.stripe_subscription_id, jsonb_build_object(
+               'organization_id', s.organization_id, 'status', s.status,
+               'current_period_start', s.current_period_start, 'current_period_end', s.current_period_end,
+               'cancel_at_period_end', s.cancel_at_period_end))
+        from public.organization_subscriptions s
+       where s.stripe_subscription_id = any (coalesce(p_stripe_subscription_ids, '{}'))), '{}'::jsonb),
+    'payments', coalesce((
+      select jsonb_object_agg(h.stripe_reference, jsonb_build_object('organization_id', h.organization_id, 'status', h.status))
+        from public.billing_history h
+       where h.stripe_reference = any (coalesce(p_references, '{}'))), '{}'::jsonb),
+    'grants', coalesce((
+      select jsonb_object_agg(l.reference, jsonb_build_object('organization_id', l.organization_id, 'granted', l.granted))
+        from public.credit_lots l
+       where l.reference = any (coalesce(p_references, '{}'))), '{}'::jsonb),
+    'customers', coalesce((
+      select jsonb_object_agg(o.stripe_customer_id, o.id)
+        from public.organizations o
+       where o.stripe_customer_id = any (coalesce(p_customer_ids, '{}'))), '{}'::jsonb),
+    'live_subscriptions', coalesce((
+      select jsonb_agg(jsonb_build_object('stripe_subscription_id', s.stripe_subscription_id,
+                                          'organization_id', s.organization_id, 'status', s.status)
+                       order by s.stripe_subscription_id)
+        from public.organization_subscriptions s
+       where s.status in ('trialing', 'active', 'past_due', 'unpaid', 'incomplete', 'paused')), '[]'::jsonb)
+  );
+end;
+$$;
+comment on function public.reconciliation_records(text[], text[], text[]) is
+  'Service role: our subscriptions, payments, grants and customer links for the Stripe ids a reconciliation read, and every live subscription.';
+revoke all on function public.reconciliation_records(text[], text[], text[]) from public, anon, authenticated;
+grant execute on function public.reconciliation_records(text[], text[], text[]) to service_role;
+
+-- ============================================================================
 -- The reconciliation job
 -- ============================================================================
 

@@ -5,7 +5,7 @@
 -- compared as the difference the fixture makes, so data other than this file's does not matter.
 
 begin;
-select plan(153);
+select plan(160);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -113,7 +113,8 @@ insert into operator_calls values
   ('operator_alerts', $$ select * from public.operator_alerts() $$),
   ('dismiss_operator_alert', $$ select public.dismiss_operator_alert((select id from public.billing_operator_alerts where dedupe_key = 'drift:test')) $$),
   ('add_billing_operator', $$ select public.add_billing_operator(tests.get_user_id('sam@operators.test')) $$),
-  ('raise_operator_alert', $$ select public.raise_operator_alert('reconciliation_drift', 'warning', 'x') $$);
+  ('raise_operator_alert', $$ select public.raise_operator_alert('reconciliation_drift', 'warning', 'x') $$),
+  ('reconciliation_records', $$ select public.reconciliation_records(array['sub_opA'], array['in_opA1'], array['cus_opA']) $$);
 grant select on operator_calls to anon, authenticated, service_role;
 
 -- ============================================================================
@@ -309,6 +310,8 @@ select throws_ok($$ select public.add_billing_operator(tests.get_user_id('sam@op
   'an operator cannot appoint operators');
 select throws_ok($$ select public.raise_operator_alert('reconciliation_drift', 'warning', 'x') $$, '42501', null,
   'an operator cannot raise operator alerts (the reconciliation job does)');
+select throws_ok($$ select public.reconciliation_records('{}', '{}', '{}') $$, '42501', null,
+  'an operator reads Stripe records only through the reconciliation route');
 select throws_ok($$ select 1 from public.billing_operators $$, '42501', null,
   'nobody reads billing_operators through the API, operators included');
 select is_empty($$ select 1 from public.organizations where id = '00000000-0000-4000-8000-0000000000c1' $$,
@@ -333,7 +336,19 @@ select throws_ok($$ select public.add_billing_operator('00000000-0000-4000-8000-
 select is(public.raise_operator_alert('reconciliation_drift', 'warning', 'Again', '', '{}', 'drift:test2'),
           public.raise_operator_alert('reconciliation_drift', 'warning', 'Again', '', '{}', 'drift:test2'),
   'the same open drift is one alert');
-select ok((select count(*) = 16 from operator_calls), 'all sixteen operator functions are checked by persona below');
+select ok((select count(*) = 17 from operator_calls), 'all seventeen operator functions are checked by persona below');
+select is(public.reconciliation_records(array['sub_opA'], array['in_opA1', 'op-grant-a'], array['cus_opA', 'cus_nobody']) - 'live_subscriptions',
+  jsonb_build_object(
+    'subscriptions', jsonb_build_object('sub_opA', jsonb_build_object('organization_id', '00000000-0000-4000-8000-0000000000a1',
+      'status', 'active', 'cancel_at_period_end', false,
+      'current_period_start', (select current_period_start from public.organization_subscriptions where stripe_subscription_id = 'sub_opA'),
+      'current_period_end', (select current_period_end from public.organization_subscriptions where stripe_subscription_id = 'sub_opA'))),
+    'payments', jsonb_build_object('in_opA1', jsonb_build_object('organization_id', '00000000-0000-4000-8000-0000000000a1', 'status', 'paid')),
+    'grants', jsonb_build_object('op-grant-a', jsonb_build_object('organization_id', '00000000-0000-4000-8000-0000000000a1', 'granted', 500)),
+    'customers', jsonb_build_object('cus_opA', '00000000-0000-4000-8000-0000000000a1')),
+  'the service role reads our records of the Stripe ids a reconciliation looked at (unknown ids are simply absent)');
+select ok(public.reconciliation_records('{}', '{}', '{}') -> 'live_subscriptions' @> '[{"stripe_subscription_id": "sub_opC", "status": "past_due"}]',
+  'and every subscription we hold as live');
 select lives_ok($$ select public.operator_organizations() $$, 'the service role lists organizations');
 
 -- ============================================================================

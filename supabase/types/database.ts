@@ -620,6 +620,9 @@ isOneToOne: false
 "raise_operator_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_severity": string,"p_title": string }; Returns: string
                            },
+"reconciliation_records":
+{ Args: { "p_customer_ids": (string)[],"p_references": (string)[],"p_stripe_subscription_ids": (string)[] }; Returns: Json
+                           },
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
                            },
