@@ -440,10 +440,11 @@ begin
       select jsonb_agg(to_jsonb(l) order by l.id desc)
         from public.credit_lots l where l.organization_id = p_organization_id), '[]'::jsonb),
     'ledger', coalesce((
-      select jsonb_agg(to_jsonb(t) order by t.created_at desc, t.id desc)
+      select jsonb_agg(to_jsonb(t) || jsonb_build_object('actor_email', u.email) order by t.created_at desc, t.id desc)
         from (select * from public.credit_transactions t
                where t.organization_id = p_organization_id
-               order by t.created_at desc, t.id desc limit 200) t), '[]'::jsonb),
+               order by t.created_at desc, t.id desc limit 200) t
+        left join auth.users u on u.id = t.actor_id), '[]'::jsonb),
     'history', coalesce((
       select jsonb_agg(to_jsonb(h) order by h.occurred_at desc, h.id desc)
         from public.billing_history h where h.organization_id = p_organization_id), '[]'::jsonb),
@@ -718,11 +719,13 @@ grant execute on function public.operator_retry_notification(text, uuid) to auth
 -- ============================================================================
 
 /**
- * Ledger rows in the period, oldest first, for one organization or (null) all, for CSV export.
+ * Ledger rows in the period, oldest first, for one organization or (null) all, for CSV export,
+ * with the email of whoever made each movement (the operator, for adjustments).
  */
 create function public.operator_export_ledger(p_organization_id uuid, p_from timestamptz, p_to timestamptz)
 returns table (id bigint, organization_id uuid, organization_name text, created_at timestamptz, kind text, source text,
-               amount integer, balance_after integer, event_key text, reference text, description text, actor_id uuid)
+               amount integer, balance_after integer, event_key text, reference text, description text, actor_id uuid,
+               actor_email text)
 language plpgsql
 stable
 security definer
@@ -733,9 +736,10 @@ begin
   perform private.require_period(p_from, p_to);
   return query
   select t.id, t.organization_id, o.name, t.created_at, t.kind::text, t.source::text, t.amount, t.balance_after,
-         t.event_key, t.reference, t.description, t.actor_id
+         t.event_key, t.reference, t.description, t.actor_id, u.email::text
     from public.credit_transactions t
     join public.organizations o on o.id = t.organization_id
+    left join auth.users u on u.id = t.actor_id
    where (p_organization_id is null or t.organization_id = p_organization_id)
      and t.created_at >= p_from and t.created_at < p_to
    order by t.created_at, t.id;

@@ -271,9 +271,9 @@ select is((select dismissed_by from public.operator_alerts(true) where dedupe_ke
 select is((public.adjust_credits('00000000-0000-4000-8000-0000000000c1', 50, 'purchased', '  Goodwill for the outage  ') #>> '{balance,total}'), '50',
   'a positive adjustment grants credits');
 select results_eq(
-  $$ select kind, source, amount, balance_after, description, actor_id
+  $$ select kind, source, amount, balance_after, description, actor_id, actor_email
        from public.operator_export_ledger('00000000-0000-4000-8000-0000000000c1', now() - interval '1 hour', now() + interval '1 hour') $$,
-  $$ values ('adjustment', 'purchased', 50, 50, 'Goodwill for the outage', tests.get_user_id('olivia@operators.test')) $$,
+  $$ values ('adjustment', 'purchased', 50, 50, 'Goodwill for the outage', tests.get_user_id('olivia@operators.test'), 'olivia@operators.test') $$,
   'the ledger row is an adjustment recording the reason and the operator');
 select is((public.adjust_credits('00000000-0000-4000-8000-0000000000c1', -20, 'purchased', 'Double grant') #>> '{balance,total}'), '30',
   'a negative adjustment debits credits');

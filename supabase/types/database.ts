@@ -579,7 +579,7 @@ isOneToOne: false
                            },
 "operator_export_ledger":
 { Args: { "p_from": string,"p_organization_id": string,"p_to": string }; Returns: {
-              "actor_id": string,"amount": number,"balance_after": number,"created_at": string,"description": string,"event_key": string,"id": number,"kind": string,"organization_id": string,"organization_name": string,"reference": string,"source": string
+              "actor_email": string,"actor_id": string,"amount": number,"balance_after": number,"created_at": string,"description": string,"event_key": string,"id": number,"kind": string,"organization_id": string,"organization_name": string,"reference": string,"source": string
             }[]
                            },
 "operator_job_runs":
