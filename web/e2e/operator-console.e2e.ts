@@ -1,8 +1,9 @@
 /**
  * The operator console in a real browser (Debian's Chromium through playwright-core) against
  * the stack `npm test` starts: an operator signs in at /operator, reads the overview, finds an
- * organization, adjusts its credits with a reason (and its member sees the ledger row), and
- * re-drives a parked webhook event; a member who opens /operator sees none of it.
+ * organization, adjusts its credits with a reason (and its member sees the ledger row),
+ * re-drives a parked webhook event, and finds and repairs a credit pack paid at Stripe while
+ * webhooks were off; a member who opens /operator sees none of it.
  *
  * Screenshots go to SCREENSHOTS_DIR as operator-*.png (see support.ts).
  */
@@ -80,15 +81,41 @@ describe("the operator console in the browser", () => {
   const memberEmail = `member-${tag}@example.test`;
   const eventId = `evt_e2eParked${tag}`;
   let organizationId = "";
+  let memberToken = "";
   let operatorPage: Page;
 
   before(async () => {
     // The member's organization with some credits used, so the figures and charts have data.
     const member = await signUpUser(memberEmail);
+    memberToken = member.token;
     organizationId = (await rpc(member.token, "create_organization", { p_name: organizationName })) as string;
     await rpc(serviceKey, "grant_credits", { p_organization_id: organizationId, p_amount: 1000, p_source: "purchased", p_reference: `e2e-${tag}` });
     await rpc(member.token, "consume_credits", { p_organization_id: organizationId, p_event_key: "ai_inference", p_quantity: 4 });
     await rpc(member.token, "consume_credits", { p_organization_id: organizationId, p_event_key: "api_call_premium", p_quantity: 10 });
+    // A paying subscription (Enterprise has no trial), so MRR and the payment rate have figures.
+    const checkout = await fetch(`${stack.supabaseUrl}/functions/v1/billing/subscription/checkout`, {
+      method: "POST",
+      headers: { apikey: stack.anonKey, authorization: `Bearer ${member.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ organization_id: organizationId, plan_code: "enterprise", interval: "month" }),
+    });
+    const { url } = (await checkout.json()) as { url: string };
+    assert.equal(checkout.status, 200, url);
+    const paid = await fetch(`${stack.stripeApiBase}/_emulator/checkout/${new URL(url).pathname.split("/").pop()}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ card_number: "4242424242424242" }),
+    });
+    assert.equal(paid.status, 200, await paid.text());
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const detail = (await rpc(serviceKey, "operator_organization", { p_organization_id: organizationId })) as {
+        subscriptions: { status: string }[];
+        history: unknown[];
+      };
+      if (detail.subscriptions[0]?.status === "active" && detail.history.length === 1) break;
+      if (Date.now() > deadline) throw new Error(`the subscription was not applied: ${JSON.stringify(detail.subscriptions)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     // The operator: only the platform appoints one.
     const operator = await signUpUser(operatorEmail);
     await rpc(serviceKey, "add_billing_operator", { p_user_id: operator.id });
@@ -108,6 +135,7 @@ describe("the operator console in the browser", () => {
     await shows(page.getByRole("tab", { name: "Overview", selected: true }));
     await shows(page.getByRole("heading", { name: "MRR" }));
     await shows(page.getByRole("heading", { name: "Payment success" }));
+    assert.notEqual(await page.getByRole("region", { name: "MRR" }).getByRole("listitem").count(), 0, "MRR has a figure");
     // Every chart is an image with a name, and its figures are a table.
     await shows(page.getByRole("img", { name: /Consumption by event, per day/ }));
     const top = page.getByRole("table", { name: "Top consumers: the figures" });
@@ -125,12 +153,13 @@ describe("the operator console in the browser", () => {
     await page.getByRole("button", { name: "Search", exact: true }).click();
     await page.getByRole("button", { name: organizationName }).click();
     await shows(page.getByRole("heading", { name: organizationName }));
-    await shows(page.getByText("850 credits"));
+    await shows(page.getByText("25,850 credits"));
+    await shows(page.getByText("Enterprise (monthly)"));
     await page.getByLabel("Amount").fill("250");
     await page.getByLabel("Reason").fill("Goodwill for the outage");
     await page.getByRole("button", { name: "Adjust", exact: true }).click();
     await shows(page.getByRole("status").filter({ hasText: "Adjusted by +250 purchased credits." }));
-    await shows(page.getByText("1,100 credits"));
+    await shows(page.getByText("26,100 credits"));
     await shows(page.getByRole("cell", { name: /Goodwill for the outage/ }));
     await screenshot(page, "operator-organization");
 
@@ -147,7 +176,7 @@ describe("the operator console in the browser", () => {
     await page.getByRole("tab", { name: "Credits" }).click();
     const row = page.getByRole("row").filter({ hasText: "Goodwill for the outage" });
     await shows(row);
-    assert.match((await row.textContent()) ?? "", /adjustment.*purchased.*\+250.*1,100/);
+    assert.match((await row.textContent()) ?? "", /adjustment.*purchased.*\+250.*26,100/);
     await page.context().close();
   });
 
@@ -161,6 +190,45 @@ describe("the operator console in the browser", () => {
     await parked.getByRole("button", { name: `Re-drive ${eventId}` }).click();
     await shows(page.getByRole("status").filter({ hasText: `Re-driven ${eventId}: ignored.` }));
     await page.getByRole("row").filter({ hasText: eventId }).waitFor({ state: "detached" });
+  });
+
+  it("finds a credit pack paid at Stripe that never reached us, and repairs it once", async () => {
+    const page = operatorPage;
+    // Webhook delivery off at the emulator while the pack is paid: Stripe has it, we do not.
+    const setDelivery = (enabled: boolean) =>
+      fetch(`${stack.stripeApiBase}/_emulator/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled }) });
+    let sessionId = "";
+    assert.equal((await setDelivery(false)).status, 200);
+    try {
+      const checkout = await fetch(`${stack.supabaseUrl}/functions/v1/billing/credit-products/checkout`, {
+        method: "POST",
+        headers: { apikey: stack.anonKey, authorization: `Bearer ${memberToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ organization_id: organizationId, product_code: "credits_1000" }),
+      });
+      const { url } = (await checkout.json()) as { url: string };
+      sessionId = new URL(url).pathname.split("/").pop()!;
+      const paid = await fetch(`${stack.stripeApiBase}/_emulator/checkout/${sessionId}/pay`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ card_number: "4242424242424242" }),
+      });
+      assert.equal(paid.status, 200, await paid.text());
+    } finally {
+      await setDelivery(true);
+    }
+
+    await page.getByRole("button", { name: "Compare with Stripe" }).click();
+    const drift = page.getByRole("row").filter({ hasText: sessionId });
+    await shows(drift, 30_000);
+    assert.match((await drift.textContent()) ?? "", /credit pack not granted/);
+    await screenshot(page, "operator-reconciliation");
+    await drift.getByRole("button", { name: `Repair ${sessionId}` }).click();
+    await shows(page.getByRole("status").filter({ hasText: `Repaired: ${sessionId} processed.` }), 30_000);
+    await page.getByRole("row").filter({ hasText: sessionId }).waitFor({ state: "detached" });
+
+    // Granted once: the pack's 1,000 credits on top of the 26,100.
+    const detail = (await rpc(serviceKey, "operator_organization", { p_organization_id: organizationId })) as { balance: { total: number } };
+    assert.equal(detail.balance.total, 27_100);
   });
 
   it("shows a member who opens /operator nothing of the console", async () => {
