@@ -239,6 +239,57 @@ revoke all on function public.operator_overview(timestamptz, timestamptz) from p
 grant execute on function public.operator_overview(timestamptz, timestamptz) to authenticated, service_role;
 
 /**
+ * MRR per currency at the end of each UTC day of the period (at most 400 days), in minor
+ * units: a subscription counts at its monthly equivalent from the end of its trial (or its
+ * start) until it ended; a live one only while active or past due, as operator_overview's
+ * MRR. Derived from the subscriptions as they are now, so a plan changed within the period is
+ * shown at its current price throughout (no history of plan changes is kept).
+ */
+create function public.operator_mrr_trend(p_from timestamptz, p_to timestamptz)
+returns table (day date, currency text, amount bigint)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_operator();
+  perform private.require_period(p_from, p_to);
+  if p_to - p_from > interval '400 days' then
+    raise exception 'the MRR trend covers at most 400 days' using errcode = '22023';
+  end if;
+  return query
+  with days as (
+    select d::date as day, least((d + interval '1 day') at time zone 'utc', now()) as at
+      from pg_catalog.generate_series(date_trunc('day', p_from at time zone 'utc'),
+                                      (p_to at time zone 'utc') - interval '1 microsecond', interval '1 day') d
+  ), paying as (
+    select p.currency,
+           case s.billing_interval when 'year' then p.annual_unit_amount / 12.0 else p.monthly_unit_amount end as monthly,
+           greatest(s.created_at, coalesce(s.trial_end, s.created_at)) as paying_from,
+           case when s.status in ('canceled', 'expired') then coalesce(s.ended_at, s.canceled_at, s.updated_at) end as paying_until
+      from public.organization_subscriptions s
+      join public.subscription_plans p on p.id = s.plan_id
+     where s.status in ('active', 'past_due', 'canceled', 'expired')
+  ), currencies as (
+    select distinct py.currency from paying py
+  )
+  select d.day, c.currency,
+         round(coalesce(sum(py.monthly), 0))::bigint
+    from days d
+   cross join currencies c
+    left join paying py on py.currency = c.currency and py.paying_from <= d.at
+                       and (py.paying_until is null or py.paying_until > d.at)
+   group by d.day, c.currency
+   order by d.day, c.currency;
+end;
+$$;
+comment on function public.operator_mrr_trend(timestamptz, timestamptz) is
+  'Operators and the service role: MRR per currency at the end of each UTC day of the period (subscriptions as they are now).';
+revoke all on function public.operator_mrr_trend(timestamptz, timestamptz) from public, anon;
+grant execute on function public.operator_mrr_trend(timestamptz, timestamptz) to authenticated, service_role;
+
+/**
  * Credits consumed per UTC day and event in the period (the console's usage chart).
  */
 create function public.operator_consumption(p_from timestamptz, p_to timestamptz)

@@ -131,7 +131,7 @@ select results_eq(
   $$ values ('add_organization_member'), ('adjust_credits'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'),
             ('dismiss_operator_alert'), ('get_credit_balance'), ('is_billing_operator'),
             ('operator_alerts'), ('operator_consumption'), ('operator_export_history'), ('operator_export_ledger'),
-            ('operator_job_runs'), ('operator_notifications'), ('operator_organization'), ('operator_organizations'),
+            ('operator_job_runs'), ('operator_mrr_trend'), ('operator_notifications'), ('operator_organization'), ('operator_organizations'),
             ('operator_overview'), ('operator_retry_notification'), ('operator_stripe_events'), ('operator_top_consumers'),
             ('remove_organization_member'), ('set_credit_precedence'), ('set_low_balance_threshold'),
             ('trial_eligibility'), ('update_organization_member_role') $$,

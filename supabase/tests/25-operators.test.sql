@@ -5,7 +5,7 @@
 -- compared as the difference the fixture makes, so data other than this file's does not matter.
 
 begin;
-select plan(160);
+select plan(167);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -100,6 +100,7 @@ create temporary table operator_calls (name text, statement text) on commit drop
 insert into operator_calls values
   ('operator_overview', $$ select public.operator_overview(now() - interval '1 day', now()) $$),
   ('operator_consumption', $$ select * from public.operator_consumption(now() - interval '1 day', now()) $$),
+  ('operator_mrr_trend', $$ select * from public.operator_mrr_trend(now() - interval '1 day', now()) $$),
   ('operator_top_consumers', $$ select * from public.operator_top_consumers(now() - interval '1 day', now()) $$),
   ('operator_organizations', $$ select * from public.operator_organizations() $$),
   ('operator_organization', $$ select public.operator_organization('00000000-0000-4000-8000-0000000000a1') $$),
@@ -158,6 +159,21 @@ select is((select (a.jan -> 'credits' -> 'granted')::int from overview_after a),
   'no credits were granted in January 2001: the period bounds the credit figures');
 select throws_ok($$ select public.operator_overview(now(), now() - interval '1 day') $$, '22023', null,
   'a period that ends before it starts is 22023');
+
+-- The trend, by hand: A (CHF 10.00 monthly) from 5 January, B (CHF 100.00 a year) from the 6th,
+-- D (CHF 100.00 a year) from the 8th until it ended on the 20th; C (SEK 25.00) from the 7th and
+-- F (SEK 240.00 a year) all along; E is still trialing.
+select results_eq(
+  $$ select day, currency, amount::int from public.operator_mrr_trend('2001-01-03', '2001-01-26')
+      where currency in ('chf', 'sek') and day in ('2001-01-03', '2001-01-10', '2001-01-25') order by day, currency $$,
+  $$ values ('2001-01-03'::date, 'chf', 0), ('2001-01-03', 'sek', 2000),
+            ('2001-01-10', 'chf', 2667), ('2001-01-10', 'sek', 4500),
+            ('2001-01-25', 'chf', 1833), ('2001-01-25', 'sek', 4500) $$,
+  'the MRR trend per currency: each subscription from its start (or trial end) until it ended, at its monthly equivalent');
+select is((select count(distinct day)::int from public.operator_mrr_trend('2001-01-03', '2001-01-26')), 23,
+  'one point per UTC day of the period');
+select throws_ok($$ select * from public.operator_mrr_trend('2001-01-01', '2003-01-01') $$, '22023', null,
+  'a trend over more than 400 days is 22023');
 
 -- ============================================================================
 -- Operator: every read
@@ -336,7 +352,7 @@ select throws_ok($$ select public.add_billing_operator('00000000-0000-4000-8000-
 select is(public.raise_operator_alert('reconciliation_drift', 'warning', 'Again', '', '{}', 'drift:test2'),
           public.raise_operator_alert('reconciliation_drift', 'warning', 'Again', '', '{}', 'drift:test2'),
   'the same open drift is one alert');
-select ok((select count(*) = 17 from operator_calls), 'all seventeen operator functions are checked by persona below');
+select ok((select count(*) = 18 from operator_calls), 'all eighteen operator functions are checked by persona below');
 select is(public.reconciliation_records(array['sub_opA'], array['in_opA1', 'op-grant-a'], array['cus_opA', 'cus_nobody']) - 'live_subscriptions',
   jsonb_build_object(
     'subscriptions', jsonb_build_object('sub_opA', jsonb_build_object('organization_id', '00000000-0000-4000-8000-0000000000a1',

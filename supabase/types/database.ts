@@ -585,6 +585,11 @@ isOneToOne: false
 "operator_job_runs":
 { Args: { "p_limit"?: number }; Returns: Json
                            },
+"operator_mrr_trend":
+{ Args: { "p_from": string,"p_to": string }; Returns: {
+              "amount": number,"currency": string,"day": string
+            }[]
+                           },
 "operator_notifications":
 { Args: { "p_limit"?: number,"p_status"?: string }; Returns: {
               "attempts": number,"channel": string,"created_at": string,"delivered_at": string,"id": string,"last_attempt_at": string,"last_error": string,"next_attempt_at": string,"organization_id": string,"recipient": string,"status": string,"type": string

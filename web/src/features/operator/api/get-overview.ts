@@ -33,8 +33,19 @@ export interface TopConsumer {
   credits: number;
 }
 
+export interface MrrPoint {
+  day: string;
+  currency: string;
+  amount: number;
+}
+
+/** The longest period the MRR trend is drawn for (operator_mrr_trend's own limit). */
+export const MRR_TREND_MAX_DAYS = 400;
+
 export interface OverviewData {
   overview: OperatorOverview;
+  /** Empty when the period is longer than MRR_TREND_MAX_DAYS. */
+  mrrTrend: MrrPoint[];
   consumption: ConsumptionRow[];
   topConsumers: TopConsumer[];
 }
@@ -44,16 +55,20 @@ export const overviewQueryKey = (period: Period) => [...operatorKey, "overview",
 /** The overview figures, consumption by day and event, and the top consumers for a period. */
 export async function fetchOverview(supabase: BillingSupabaseClient, period: Period): Promise<OverviewData> {
   const args = { p_from: period.from, p_to: period.to };
-  const [overview, consumption, top] = await Promise.all([
+  const days = (new Date(period.to).getTime() - new Date(period.from).getTime()) / 86_400_000;
+  const [overview, consumption, top, trend] = await Promise.all([
     supabase.rpc("operator_overview", args),
     supabase.rpc("operator_consumption", args),
     supabase.rpc("operator_top_consumers", { ...args, p_limit: 10 }),
+    days <= MRR_TREND_MAX_DAYS ? supabase.rpc("operator_mrr_trend", args) : Promise.resolve({ data: [], error: null }),
   ]);
   throwIfError(overview.error);
+  throwIfError(trend.error);
   throwIfError(consumption.error);
   throwIfError(top.error);
   return {
     overview: overview.data as unknown as OperatorOverview,
+    mrrTrend: (trend.data ?? []).map((row) => ({ ...row, amount: Number(row.amount) })),
     consumption: (consumption.data ?? []).map((row) => ({ ...row, events: Number(row.events), credits: Number(row.credits) })),
     topConsumers: (top.data ?? []).map((row) => ({ ...row, events: Number(row.events), credits: Number(row.credits) })),
   };

@@ -82,7 +82,8 @@ export function BarChart({ title, description, rows, series, formatCategory = (c
               )
             }
           </BarStack>
-          <AxisLeft scale={y} numTicks={4} tickFormat={(v) => formatValue(Number(v))} />
+          {/* Counts and minor units are whole numbers: no 0.5-subscription ticks. */}
+          <AxisLeft scale={y} tickValues={y.ticks(4).filter(Number.isInteger)} tickFormat={(v) => formatValue(Number(v))} />
           <AxisBottom
             top={innerHeight}
             scale={x}

@@ -67,11 +67,14 @@ describe("the operator console at /operator", () => {
           return json([]);
         case "/rest/v1/rpc/operator_overview":
           return json(overview);
+        case "/rest/v1/rpc/operator_mrr_trend":
+          return json([{ day: "2026-11-30", currency: "usd", amount: 9900 }, { day: "2026-12-01", currency: "usd", amount: 19900 }]);
         default:
           return undefined;
       }
     });
-    expect(await screen.findByText("$199.00", {}, LAZY)).toBeInTheDocument();
+    const mrr = await screen.findByRole("region", { name: "MRR" }, LAZY);
+    expect(await within(mrr).findByText("$199.00")).toBeInTheDocument();
     expect(screen.getByText("75.0%")).toBeInTheDocument();
     const statuses = screen.getByRole("table", { name: "Subscriptions by status (now): the figures" });
     expect(within(statuses).getByRole("row", { name: "past due 1" })).toBeInTheDocument();
@@ -79,6 +82,8 @@ describe("the operator console at /operator", () => {
     expect(within(credits).getByRole("row", { name: "expired (breakage) 300" })).toBeInTheDocument();
     expect(screen.getByRole("img", { name: /Credits in the period/ })).toBeInTheDocument();
     expect(screen.getByText("No credits were consumed in this period.")).toBeInTheDocument();
+    const trend = screen.getByRole("table", { name: "MRR trend (USD): the figures" });
+    expect(within(trend).getByRole("row", { name: "Dec 1, 2026 $199.00" })).toBeInTheDocument();
   });
 });
 

@@ -22,7 +22,8 @@ export function OverviewPanel({ period }: { period: Period }) {
   const query = useOverview(period);
   if (query.isPending) return <Loading label="Loading the overview…" />;
   if (query.isError) return <ErrorState title="The overview could not be loaded." error={query.error} onRetry={() => void query.refetch()} />;
-  const { overview, consumption, topConsumers } = query.data;
+  const { overview, consumption, topConsumers, mrrTrend } = query.data;
+  const trendCurrencies = [...new Set(mrrTrend.map((p) => p.currency))].sort();
   const s = overview.subscriptions;
   const usage = consumptionRows(consumption, period);
   const rate = overview.payment_success_rate;
@@ -68,6 +69,20 @@ export function OverviewPanel({ period }: { period: Period }) {
       </div>
 
       <div className="grid">
+        {trendCurrencies.map((currency) => (
+          <section className="card wide" key={currency}>
+            <BarChart
+              title={`MRR trend (${currency.toUpperCase()})`}
+              description={`MRR in ${currency.toUpperCase()} at the end of each UTC day of the period, from the subscriptions as they are now.`}
+              categoryLabel="Day"
+              width={1040}
+              rows={mrrTrend.filter((p) => p.currency === currency).map((p) => ({ category: p.day, values: { mrr: p.amount } }))}
+              series={[{ key: "mrr", label: "MRR" }]}
+              formatCategory={(day) => formatDate(`${day}T12:00:00Z`)}
+              formatValue={(amount) => formatMoney(amount, currency)}
+            />
+          </section>
+        ))}
         <section className="card">
           <BarChart
             title="Subscriptions by status (now)"
