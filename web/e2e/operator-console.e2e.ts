@@ -140,7 +140,7 @@ describe("the operator console in the browser", () => {
     await shows(page.getByRole("img", { name: /Consumption by event, per day/ }));
     // Other suites' organizations may outspend this one: the top ten need not include it.
     const top = page.getByRole("table", { name: "Top consumers: the figures" });
-    await shows(top.getByRole("rowheader").first());
+    assert.ok((await top.getByRole("rowheader").count()) >= 1, "the top consumers table has rows");
     const today = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeZone: "UTC" }).format(new Date());
     // A month of days is folded under "Figures"; the table is there all the same.
     const days = page.getByRole("table", { name: "Consumption by event, per day: the figures", includeHidden: true });

@@ -29,8 +29,8 @@ export interface BarChartProps {
 }
 
 const HEIGHT = 220;
-/** Tables longer than this (a month of days) start folded; they are still there for screen readers and keyboards. */
-const OPEN_TABLE_ROWS = 8;
+/** Tables longer than this (a month of days; not the top ten) start folded; they are still there for screen readers and keyboards. */
+const OPEN_TABLE_ROWS = 10;
 const MARGIN = { top: 10, right: 10, bottom: 40, left: 56 };
 
 /**
