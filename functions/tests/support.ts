@@ -144,19 +144,7 @@ export async function advanceClockUntil<T>(
 }
 
 /** A Stripe event as Stripe would send it, for the webhook tests to sign and deliver themselves. */
-export function eventPayload(id: string, type: string, object: Record<string, unknown> = { id: "cus_unknown", object: "customer" }) {
-  return JSON.stringify({
-    id,
-    object: "event",
-    api_version: Stripe.API_VERSION,
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type,
-    data: { object },
-  });
-}
+export { eventPayload } from "./stripe-event-payload.ts";
 
 /** Signs a payload with the stack's webhook secret, as Stripe would. */
 export function sign(payload: string, options: { secret?: string; timestamp?: number } = {}) {

@@ -140,17 +140,18 @@ select is_empty(
 -- Two organizations set up alike; every row of every distributed table that a call reads,
 -- inserts, updates or deletes is counted (Postgres's per-transaction statistics: rows read by
 -- sequential scans, index entries returned, rows written). The first organization is measured
--- beside 100 other organizations with history of their own, the second beside 300. A call
+-- beside 2,000 other organizations with history of their own, the second beside 6,000. A call
 -- that reached into other organizations' rows (a scan not bounded by the organization) would
--- touch at least one more row per added organization, 200 or more; the planner's choice
--- between two indexes of one organization's rows moves the count by a few dozen at most.
--- Index plans and fresh statistics keep the plans alike on both sides.
-set local enable_seqscan = off;
+-- touch at least one more row per added organization, 4,000 or more (each has three lots,
+-- thirty ledger rows, two reservations); the planner's choice between two indexes of one
+-- organization's rows, and the dead row versions an index walk passes, move it by a few
+-- hundred at most.
 set local plan_cache_mode = force_custom_plan;
 
-insert into public.organizations (id, name) values
-  ('23232323-0000-4000-8000-00000000000a', 'Shard A'),
-  ('23232323-0000-4000-8000-00000000000b', 'Shard B');
+-- Both under a monthly spend limit, so the calls take the limit's path too.
+insert into public.organizations (id, name, monthly_spend_limit) values
+  ('23232323-0000-4000-8000-00000000000a', 'Shard A', 100000),
+  ('23232323-0000-4000-8000-00000000000b', 'Shard B', 100000);
 
 create temp table touched (label text, table_name text, count bigint);
 create function pg_temp.note_touched(p_label text) returns void language sql as $$
@@ -165,13 +166,26 @@ create function pg_temp.note_touched(p_label text) returns void language sql as 
     from distributed_tables t
 $$;
 
-/** The hot functions, once each, on one organization (as a service would call them). */
+/** The hot functions, on one organization, as a service calls them. */
 create function pg_temp.hot_calls(p_organization_id uuid) returns void language plpgsql as $$
+declare
+  v_reservation_id uuid;
 begin
   perform public.consume_credits(p_organization_id, 'api_call_basic', 3);
   perform public.consume_credits(p_organization_id, 'api_call_premium', 2, 'request-1', '{"model": "m"}');
   perform public.consume_credits(p_organization_id, 'api_call_premium', 2, 'request-1', '{"model": "m"}');
   perform public.consume_credits(p_organization_id, 'ai_inference', 40);
+  perform public.consume_credits_batch(p_organization_id, '[
+    {"event_key": "api_call_basic"},
+    {"event_key": "api_call_premium", "quantity": 2, "idempotency_key": "batch-1"},
+    {"event_key": "api_call_premium", "quantity": 2, "idempotency_key": "request-1", "metadata": {"model": "m"}},
+    {"event_key": "no_such_event"}
+  ]');
+  v_reservation_id := public.reserve_credits(p_organization_id, 'api_call_premium', 3) ->> 'reservation_id';
+  perform public.settle_reservation(v_reservation_id, 2);
+  v_reservation_id := public.reserve_credits(p_organization_id, 'api_call_basic', 5, 'reserve-1') ->> 'reservation_id';
+  perform public.reserve_credits(p_organization_id, 'api_call_basic', 5, 'reserve-1');
+  perform public.release_reservation(v_reservation_id);
   perform public.get_credit_balance(p_organization_id);
 end;
 $$;
@@ -185,32 +199,60 @@ select public.grant_credits(o, 1000, 'purchased', null, 'pack-1'),
        public.grant_credits(o, 200, 'subscription', now() + interval '40 days', 'in_2')
   from unnest(array['23232323-0000-4000-8000-00000000000a', '23232323-0000-4000-8000-00000000000b']::uuid[]) o;
 
-/** n more organizations with history of their own: lots, consumptions, ledger rows. */
-create function pg_temp.add_other_organizations(p_first integer, p_count integer) returns void language plpgsql as $$
-declare
-  v_organization_id uuid;
-begin
-  for v_organization_id in
-    select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid from generate_series(p_first, p_first + p_count - 1) g
-  loop
-    insert into public.organizations (id, name) values (v_organization_id, 'Other ' || v_organization_id);
-    perform public.grant_credits(v_organization_id, 5000, 'purchased', null, 'pack-1');
-    perform public.grant_credits(v_organization_id, 500, 'subscription', now() + interval '20 days', 'in_1');
-    perform pg_temp.hot_calls(v_organization_id);
-  end loop;
-end;
+/**
+ * Organizations first .. first + count - 1, each with history of its own, written in bulk as
+ * the table owner: three lots, their grants, ten consumptions (with idempotency keys) and
+ * their ledger rows, an open and a released reservation.
+ */
+create function pg_temp.add_other_organizations(p_first integer, p_count integer) returns void language sql as $$
+  insert into public.organizations (id, name)
+  select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'Other ' || g
+    from generate_series(p_first, p_first + p_count - 1) g;
+  insert into public.credit_lots (organization_id, source, granted, remaining, expires_at, reference)
+  select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, s.source::public.credit_source, 1000, 990, s.expires_at, s.reference
+    from generate_series(p_first, p_first + p_count - 1) g,
+         (values ('purchased', null::timestamptz, 'pack-1'), ('subscription', now() + interval '20 days', 'in_1'),
+                 ('subscription', now() + interval '40 days', 'in_2')) s(source, expires_at, reference);
+  insert into public.credit_transactions (organization_id, kind, source, amount, balance_after, lot_id, reference)
+  select l.organization_id, 'grant', l.source, 1000, 1000, l.id, l.reference
+    from public.credit_lots l
+   where l.organization_id in (select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid
+                                 from generate_series(p_first, p_first + p_count - 1) g);
+  insert into public.credit_consumptions (organization_id, event_key, quantity, credits, purchased_used, subscription_used,
+    precedence, idempotency_key, result)
+  select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'api_call_basic', 1, 1, 1, 0, 'purchased_first',
+         'request-' || k, '{}'
+    from generate_series(p_first, p_first + p_count - 1) g, generate_series(1, 10) k;
+  insert into public.credit_transactions (organization_id, kind, source, amount, balance_after, lot_id, consumption_id)
+  select c.organization_id, 'consumption', 'purchased', -1, 2990, l.id, c.id
+    from public.credit_consumptions c
+    join public.credit_lots l on l.organization_id = c.organization_id and l.source = 'purchased'
+   where c.organization_id in (select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid
+                                 from generate_series(p_first, p_first + p_count - 1) g);
+  insert into public.credit_reservations (organization_id, event_key, quantity, unit_cost, credits, precedence, ttl_seconds,
+    expires_at, status, closed_at, idempotency_key, result)
+  select ('23232323-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'api_call_basic', 5, 1, 5, 'purchased_first', 900,
+         now() + interval '15 minutes', r.status::public.credit_reservation_status, r.closed_at, 'reserve-' || r.status, '{}'
+    from generate_series(p_first, p_first + p_count - 1) g,
+         (values ('open', null::timestamptz), ('released', now())) r(status, closed_at);
 $$;
 
--- The first organization is measured beside 100 others, the second beside 300: the same
+-- The first organization is measured beside 2,000 others, the second beside 6,000: the same
 -- calls must touch the same number of rows.
-select pg_temp.add_other_organizations(1, 100);
-analyze public.organizations, public.credit_lots, public.credit_transactions, public.credit_consumptions, public.billing_alerts;
+reset role;  -- the table owner writes the others' history
+select pg_temp.add_other_organizations(1, 2000);
+analyze public.organizations, public.credit_lots, public.credit_transactions, public.credit_consumptions,
+  public.credit_reservations;
+select tests.authenticate_as_service_role();
 select pg_temp.note_touched('a before');
 select pg_temp.hot_calls('23232323-0000-4000-8000-00000000000a');
 select pg_temp.note_touched('a after');
 
-select pg_temp.add_other_organizations(101, 200);
-analyze public.organizations, public.credit_lots, public.credit_transactions, public.credit_consumptions, public.billing_alerts;
+reset role;  -- the table owner writes the others' history
+select pg_temp.add_other_organizations(2001, 4000);
+analyze public.organizations, public.credit_lots, public.credit_transactions, public.credit_consumptions,
+  public.credit_reservations;
+select tests.authenticate_as_service_role();
 select pg_temp.note_touched('b before');
 select pg_temp.hot_calls('23232323-0000-4000-8000-00000000000b');
 select pg_temp.note_touched('b after');
@@ -230,9 +272,9 @@ select ok(
 );
 
 select is_empty(
-  $$ select table_name || ': ' || on_a || ' rows beside 100 other organizations, ' || on_b || ' beside 300'
-       from touched_by_calls where abs(on_b - on_a) >= 100 $$,
-  'consume_credits (plain, idempotent, replayed) and get_credit_balance touch as many rows beside 300 other organizations as beside 100: one organization''s rows only'
+  $$ select table_name || ': ' || on_a || ' rows beside 2,000 other organizations, ' || on_b || ' beside 6,000'
+       from touched_by_calls where abs(on_b - on_a) >= 1000 $$,
+  'consume_credits, consume_credits_batch, reserve_credits, settle_reservation, release_reservation and get_credit_balance touch as many rows beside 6,000 other organizations as beside 2,000: one organization''s rows only'
 );
 
 select is(
