@@ -6,6 +6,9 @@ import { z } from "zod";
 
 export const organizationId = z.uuid({ message: "organization_id must be a UUID" });
 
+/** Any id in a path (an organization's, a reservation's). */
+export const uuid = z.uuid();
+
 /** Printable text without control characters (NUL bytes, escapes), trimmed. */
 const printable = (max: number) =>
   z.string().max(max).refine((s) => !/\p{Cc}/u.test(s), { message: "must not contain control characters" });
@@ -20,14 +23,59 @@ export const portalBody = z.strictObject({
   organization_id: organizationId,
 });
 
+const eventKey = z.string().regex(/^[a-z][a-z0-9_.:-]{0,63}$/, { message: "event_key is not an event key" });
+/** How many of an event one call may spend or reserve (the SQL refuses a cost past its own bound too). */
+const quantity = z.number().int().positive().max(1_000_000);
+const idempotencyKey = printable(255).min(1);
+const metadata = z.record(z.string(), z.json()).optional()
+  .refine((m) => m === undefined || JSON.stringify(m).length <= 16_384, { message: "metadata must be at most 16 KB" });
+
 export const consumeBody = z.strictObject({
   organization_id: organizationId,
-  event_key: z.string().regex(/^[a-z][a-z0-9_.:-]{0,63}$/, { message: "event_key is not an event key" }),
-  quantity: z.number().int().positive().max(1_000_000).optional(),
-  idempotency_key: printable(255).min(1).optional(),
-  metadata: z.record(z.string(), z.json()).optional()
-    .refine((m) => m === undefined || JSON.stringify(m).length <= 16_384, { message: "metadata must be at most 16 KB" }),
+  event_key: eventKey,
+  quantity: quantity.optional(),
+  idempotency_key: idempotencyKey.optional(),
+  metadata,
 });
+
+/** The most events one batch may carry (CONTRACT.md, consume_credits_batch). */
+export const MAX_BATCH_EVENTS = 1000;
+
+/**
+ * A batch: each event is checked as strictly as a single consume, and one malformed event
+ * refuses the whole batch (400, naming it by index) before anything is spent. What can only
+ * be known at spending time (unknown event, not enough credits, spend limit, a reused key)
+ * is that event's own result.
+ */
+export const consumeBatchBody = z.strictObject({
+  organization_id: organizationId,
+  events: z.array(z.strictObject({
+    event_key: eventKey,
+    quantity: quantity.optional(),
+    idempotency_key: idempotencyKey.optional(),
+    metadata,
+  })).min(1, { message: "events must hold at least one event" })
+    .max(MAX_BATCH_EVENTS, { message: `events must hold at most ${MAX_BATCH_EVENTS} events` }),
+});
+
+export const reserveBody = z.strictObject({
+  organization_id: organizationId,
+  event_key: eventKey,
+  quantity: quantity.optional(),
+  idempotency_key: idempotencyKey.optional(),
+  /** How long the reservation holds its credits unless settled or released (CONTRACT.md: 1..86400). */
+  ttl_seconds: z.number().int().min(1).max(86_400).optional(),
+  metadata,
+});
+
+/** A settlement: the quantity actually used (0 up to the reserved quantity; absent: all of it). */
+export const settleBody = z.strictObject({
+  quantity: z.number().int().min(0).max(1_000_000).optional(),
+  metadata,
+});
+
+/** A release takes nothing; an empty object (or no body) is all it accepts. */
+export const releaseBody = z.strictObject({});
 
 export const creditCheckoutBody = z.strictObject({
   organization_id: organizationId,

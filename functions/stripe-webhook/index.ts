@@ -4,7 +4,7 @@
  */
 import { functionEnv } from "../_shared/env.ts";
 import { preflight } from "../_shared/http.ts";
-import { DatabaseFailure, rpc, serviceClient } from "../_shared/supabase.ts";
+import { rpc, serviceClient } from "../_shared/supabase.ts";
 import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
 import { waitUntil } from "../_shared/edge-runtime.ts";
 import { directSql } from "../_shared/direct-sql.ts";
@@ -28,13 +28,9 @@ const handle = createWebhookHandler({
   waitUntil,
   rpc: (fn, args) => rpc(db, fn, args),
   store: direct ? (fn, args) => direct.call(fn, args) : undefined,
-  organizationOfCustomer: async (customerId) => {
-    const { data, error, status } = await db.from("organizations").select("id").eq("stripe_customer_id", customerId)
-      .maybeSingle();
-    // A DatabaseFailure, so the database being down is a 503 (Stripe retries) like every other call.
-    if (error) throw new DatabaseFailure(error.code ?? "", `could not look up customer ${customerId}: ${error.message}`, status);
-    return data?.id ?? null;
-  },
+  // Through the Stripe-id lookup (a reference table when sharded), not a scan of organizations.
+  // rpc throws a DatabaseFailure, so the database being down is a 503 (Stripe retries).
+  organizationOfCustomer: (customerId) => rpc(db, "organization_of_stripe_customer", { p_stripe_customer_id: customerId }),
   log: (message, fields) => console.log(JSON.stringify({ message, ...fields })),
 });
 

@@ -199,7 +199,7 @@ interface Fixture {
   member: Member;
 }
 
-/** The ten routes of the billing API (CONTRACT.md). */
+/** The routes of the billing API (CONTRACT.md, with its "HTTP additions"). */
 const ROUTES = [
   "GET /plans",
   "GET /credit-products",
@@ -211,11 +211,24 @@ const ROUTES = [
   "POST /subscription/portal",
   "POST /credits/consume",
   "POST /credit-products/checkout",
+  "POST /credits/consume-batch",
+  "POST /credits/reserve",
+  "POST /credits/reservations/{id}/settle",
+  "POST /credits/reservations/{id}/release",
 ] as const;
+
+/** A valid batch event has a key in the event key format; anything else the generator makes is wrong. */
+const isValidEvents = (value: unknown) =>
+  Array.isArray(value) && value.length > 0 && value.every((event) =>
+    event !== null && typeof event === "object" && !Array.isArray(event) &&
+    typeof (event as { event_key?: unknown }).event_key === "string" &&
+    /^[a-z][a-z0-9_.:-]{0,63}$/.test((event as { event_key: string }).event_key)
+  );
 
 /** Every billing route with the ways its requests are generated wrong. */
 function routes(f: Fixture): Record<(typeof ROUTES)[number], fc.Arbitrary<Omit<Case, "persona">>> {
   const org = f.organizationId;
+  const unknownReservation = "7d0c3a52-5b1e-4f4a-9c36-2f1e0b8d6a91";
   const json = "application/json";
   const organizationField: Field = { name: "organization_id", valid: org, accepts: exactly(org) };
   const post = (path: string, fields: Field[], extra?: Record<string, unknown>) =>
@@ -282,6 +295,34 @@ function routes(f: Fixture): Record<(typeof ROUTES)[number], fc.Arbitrary<Omit<C
       organizationField,
       { name: "product_code", valid: "credits_1000", accepts: exactly("credits_1000", "credits_5000", "credits_20000") },
     ]),
+    "POST /credits/consume-batch": post("/credits/consume-batch", [
+      organizationField,
+      // A well-formed batch would be a 200 with per-event results, so the generator never counts one as a fault.
+      { name: "events", valid: [{ event_key: "api_call_basic" }, { event_key: "ai_inference", quantity: 2 }], accepts: isValidEvents },
+    ]),
+    "POST /credits/reserve": post("/credits/reserve", [
+      organizationField,
+      { name: "event_key", valid: "ai_inference", accepts: anyString },
+      // As for consume: whatever the schema takes still fails, the organization has no credits (402).
+      { name: "quantity", valid: 1, accepts: () => false },
+      { name: "idempotency_key", valid: "property-reservation", accepts: () => false },
+      { name: "ttl_seconds", valid: 60, accepts: () => false },
+      { name: "metadata", valid: { source: "property" }, accepts: () => false },
+    ]),
+    // A reservation id nobody holds: even a body that passes is a 404.
+    "POST /credits/reservations/{id}/settle": fc.oneof(
+      post(`/credits/reservations/${unknownReservation}/settle`, [
+        { name: "quantity", valid: 1, accepts: () => false },
+        { name: "metadata", valid: { source: "property" }, accepts: () => false },
+      ]),
+      badSegment.map((segment) => ({ method: "POST", path: `/credits/reservations/${segment}/settle`, fault: "a reservation id that is not a UUID" })),
+    ),
+    "POST /credits/reservations/{id}/release": fc.oneof(
+      post(`/credits/reservations/${unknownReservation}/release`, [
+        { name: "reservation_id", valid: unknownReservation, accepts: () => false },
+      ]),
+      badSegment.map((segment) => ({ method: "POST", path: `/credits/reservations/${segment}/release`, fault: "a reservation id that is not a UUID" })),
+    ),
   };
 }
 
@@ -332,6 +373,7 @@ async function writes(organizationId: string, runTag: string) {
     const { rows } = await client.query(
       `select (select count(*) from public.credit_transactions where organization_id = $1)::int as credit_transactions,
               (select count(*) from public.credit_consumptions where organization_id = $1)::int as credit_consumptions,
+              (select count(*) from public.credit_reservations where organization_id = $1)::int as credit_reservations,
               (select count(*) from public.billing_history where organization_id = $1)::int as billing_history,
               (select count(*) from public.stripe_events where organization_id = $1 or payload->>'x_property_run' = $2)::int as stripe_events,
               (select stripe_customer_id from public.organizations where id = $1) as stripe_customer_id`,

@@ -134,7 +134,7 @@ Deno.test("a receiver that answers 500 three times gets the signed notification 
       const stored = await client.query(
         `select n.status, n.attempts, array_agg(a.response_status order by a.attempt) as statuses
            from public.notifications n join public.notification_attempts a on a.notification_id = n.id
-          where n.id = $1 group by n.id`,
+          where n.id = $1 group by n.id, n.organization_id`,
         [attempts[0]!.id],
       );
       assert.deepEqual(stored.rows[0], { status: "delivered", attempts: 4, statuses: [500, 500, 500, 200] });

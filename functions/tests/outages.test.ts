@@ -67,6 +67,10 @@ test("the database down: every billing route answers 503 with Retry-After and th
         ["POST", "/billing/subscription/checkout", { organization_id: org, plan_code: "starter", interval: "month" }],
         ["POST", "/billing/subscription/portal", { organization_id: org }],
         ["POST", "/billing/credit-products/checkout", { organization_id: org, product_code: "credits_1000" }],
+        ["POST", "/billing/credits/consume-batch", { organization_id: org, events: [{ event_key: "api_call_basic" }] }],
+        ["POST", "/billing/credits/reserve", { organization_id: org, event_key: "ai_inference" }],
+        ["POST", `/billing/credits/reservations/${org}/settle`, { quantity: 1 }],
+        ["POST", `/billing/credits/reservations/${org}/release`, {}],
       ];
       for (const [method, path, body] of requests) {
         const response = await app.fetch(new Request(`http://functions${path}`, {

@@ -128,9 +128,10 @@ select results_eq(
       where n.nspname = 'public'
         and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
       order by 1 $$,
-  $$ values ('add_organization_member'), ('consume_credits'), ('create_organization'), ('dismiss_billing_alert'), ('get_credit_balance'),
-            ('remove_organization_member'), ('set_credit_precedence'), ('set_low_balance_threshold'),
-            ('trial_eligibility'), ('update_organization_member_role') $$,
+  $$ values ('add_organization_member'), ('consume_credits'), ('consume_credits_batch'), ('create_organization'),
+            ('dismiss_billing_alert'), ('get_credit_balance'), ('get_spend_limit'), ('release_reservation'),
+            ('remove_organization_member'), ('reserve_credits'), ('set_credit_precedence'), ('set_low_balance_threshold'),
+            ('set_spend_limit'), ('settle_reservation'), ('trial_eligibility'), ('update_organization_member_role') $$,
   'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
 );
 
@@ -179,7 +180,9 @@ select is_empty(
        from pg_catalog.pg_proc p
        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
       where n.nspname = 'public'
-        and p.proname in ('consume_credits', 'grant_credits', 'expire_credits', 'allocate_subscription_credits', 'claw_back_refund')
+        and p.proname in ('consume_credits', 'grant_credits', 'expire_credits', 'allocate_subscription_credits', 'claw_back_refund',
+                          'consume_credits_batch', 'reserve_credits', 'settle_reservation', 'release_reservation',
+                          'expire_reservations', 'set_spend_limit')
         and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) as s (setting) where s.setting like 'lock_timeout=%') $$,
   'every function that takes the organization''s credit lock sets a lock_timeout, so a stuck lock is a quick retriable error'
 );

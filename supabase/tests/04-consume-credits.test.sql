@@ -74,7 +74,7 @@ select is((current_setting('t.r_pf')::jsonb ->> 'subscription_used')::integer, 5
 select is(current_setting('t.r_pf')::jsonb -> 'balance', '{"total": 50, "purchased": 0, "subscription": 50}'::jsonb,
   'purchased first: the result''s balance is purchased 0, subscription 50');
 select is(
-  public.get_credit_balance('00000000-0000-4000-8000-0000000000f1') - 'next_expiry_at' - 'expiring_amount',
+  public.get_credit_balance('00000000-0000-4000-8000-0000000000f1') - 'next_expiry_at' - 'expiring_amount' - 'reserved',
   '{"total": 50, "purchased": 0, "subscription": 50}'::jsonb,
   'purchased first: get_credit_balance agrees with the result'
 );

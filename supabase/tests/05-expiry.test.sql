@@ -69,7 +69,7 @@ select is((public.consume_credits('00000000-0000-4000-8000-0000000000e2', 'api_c
 
 select is(
   public.get_credit_balance('00000000-0000-4000-8000-0000000000e3') - 'next_expiry_at' - 'expiring_amount',
-  '{"total": 10, "purchased": 10, "subscription": 0}'::jsonb,
+  '{"total": 10, "purchased": 10, "subscription": 0, "reserved": 0}'::jsonb,
   'credits past their expiry are not counted even though no sweep has run'
 );
 select is(
@@ -114,22 +114,22 @@ select results_eq(
 select is(
   public.get_credit_balance('00000000-0000-4000-8000-0000000000e6'),
   jsonb_build_object('total', 145, 'purchased', 100, 'subscription', 45,
-                     'next_expiry_at', now() + interval '5 days', 'expiring_amount', 25),
+                     'next_expiry_at', now() + interval '5 days', 'expiring_amount', 25, 'reserved', 0),
   'next_expiry_at is the earliest unexpired expiry and expiring_amount all that expires then (expired lots ignored)'
 );
 select is(
   array(select jsonb_object_keys(public.get_credit_balance('00000000-0000-4000-8000-0000000000e6')) order by 1),
-  array['expiring_amount', 'next_expiry_at', 'purchased', 'subscription', 'total'],
+  array['expiring_amount', 'next_expiry_at', 'purchased', 'reserved', 'subscription', 'total'],
   'get_credit_balance returns exactly the contract''s keys'
 );
 select is(
   public.get_credit_balance('00000000-0000-4000-8000-0000000000e7'),
-  '{"total": 0, "purchased": 0, "subscription": 0, "next_expiry_at": null, "expiring_amount": 0}'::jsonb,
+  '{"total": 0, "purchased": 0, "subscription": 0, "reserved": 0, "next_expiry_at": null, "expiring_amount": 0}'::jsonb,
   'an organization without credits has a zero balance and nothing expiring'
 );
 select is(
   public.get_credit_balance('00000000-0000-4000-8000-0000000000e8'),
-  '{"total": 20, "purchased": 20, "subscription": 0, "next_expiry_at": null, "expiring_amount": 0}'::jsonb,
+  '{"total": 20, "purchased": 20, "subscription": 0, "reserved": 0, "next_expiry_at": null, "expiring_amount": 0}'::jsonb,
   'purchased credits never expire: no next expiry'
 );
 

@@ -224,7 +224,7 @@ select results_eq(
   'the new period''s allocation writes the expiry of what was left of the earlier period'
 );
 select is(
-  public.get_credit_balance('00000000-0000-4000-8000-0000000000c3') - 'next_expiry_at' - 'expiring_amount',
+  public.get_credit_balance('00000000-0000-4000-8000-0000000000c3') - 'next_expiry_at' - 'expiring_amount' - 'reserved',
   '{"total": 1000, "purchased": 0, "subscription": 1000}'::jsonb,
   'after a renewal only the new period''s allowance is spendable'
 );
@@ -243,7 +243,7 @@ select public.allocate_subscription_credits('00000000-0000-4000-8000-0000000000c
 select public.allocate_subscription_credits('00000000-0000-4000-8000-0000000000c4', 'in_q2', 500,
   now() + interval '1 day', now() + interval '31 days');
 select is(
-  public.get_credit_balance('00000000-0000-4000-8000-0000000000c4'),
+  public.get_credit_balance('00000000-0000-4000-8000-0000000000c4') - 'reserved',
   jsonb_build_object('total', 1000, 'purchased', 0, 'subscription', 1000,
                      'next_expiry_at', now() + interval '1 day', 'expiring_amount', 500),
   'a period paid in advance cuts the current period''s credits off at its start, not before'

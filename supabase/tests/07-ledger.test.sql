@@ -176,7 +176,7 @@ select tests.authenticate_as('lena@ledger.test');
 select is(
   public.get_credit_balance('00000000-0000-4000-8000-0000000000d1'),
   jsonb_build_object('total', 465, 'purchased', 0, 'subscription', 465,
-                     'next_expiry_at', now() + interval '29 days', 'expiring_amount', 295),
+                     'next_expiry_at', now() + interval '29 days', 'expiring_amount', 295, 'reserved', 0),
   'a member reads their organization''s balance'
 );
 select is((select count(*)::text from public.credit_transactions), current_setting('t.l_rows'),

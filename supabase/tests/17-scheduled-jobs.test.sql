@@ -25,9 +25,10 @@ select results_eq(
   $$ values ('deliver_notifications', '5 seconds', 'function', 'notifications/deliver', true),
             ('detect_unusual_usage', '0 * * * *', 'sql', 'select public.detect_unusual_usage()', true),
             ('expire_credits', '* * * * *', 'sql', 'select public.expire_credits()', true),
+            ('expire_reservations', '* * * * *', 'sql', 'select public.expire_reservations()', true),
             ('prune_job_runs', '17 3 * * *', 'sql', 'select private.prune_job_runs()', true),
             ('stripe_inbox_sweep', '* * * * *', 'function', 'stripe-webhook/sweep', true) $$,
-  'every job is defined once with its schedule: expiry sweep and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, pruning daily'
+  'every job is defined once with its schedule: expiry sweeps (credits, reservations) and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, pruning daily'
 );
 select throws_ok(
   $$ insert into private.scheduled_jobs (name, schedule, description, kind, sql_command)

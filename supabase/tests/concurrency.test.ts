@@ -8,10 +8,17 @@ import type pg from "pg";
 import {
   assertInvariants,
   attempt,
+  consumeBatch,
   consumeCredits,
   createOrganization,
+  creditBalance,
   grantCredits,
   ledger,
+  type Outcome,
+  releaseReservation,
+  reserveCredits,
+  setSpendLimit,
+  settleReservation,
   testPool,
 } from "./support/credits.ts";
 
@@ -179,5 +186,166 @@ describe("consume_credits under concurrency", () => {
       holder.release();
       waiter.release();
     }
+  });
+});
+
+describe("reservations, batches and spend limits under concurrency", () => {
+  test("50 connections racing 10-credit reservations over exactly 100 credits: exactly 10 succeed", async () => {
+    const organizationId = await createOrganization(pool, "race-reserve-100");
+    await grantCredits(pool, organizationId, 100, "purchased");
+    const before = await ledger(pool, organizationId);
+
+    const outcomes = await race(50, (client) => reserveCredits(client, organizationId, "storage_gb_month"));
+
+    const succeeded = outcomes.filter((o) => o.ok);
+    assert.equal(succeeded.length, 10, "exactly ten reservations of 10 fit in 100 credits");
+    assert.ok(outcomes.every((o) => o.ok || o.code === "PT402"), "every other call is refused with PT402");
+    const balance = await creditBalance(pool, organizationId);
+    assert.equal(balance.total, 0, "nothing is left to spend");
+    assert.equal(balance.reserved, 100, "all 100 credits are reserved");
+    const refused = await attempt(() => consumeCredits(pool, organizationId, "api_call_basic"));
+    assert.equal(!refused.ok && refused.code, "PT402", "a consumption cannot touch reserved credits");
+    await assertInvariants(pool, organizationId, before);
+  });
+
+  test("settlements racing expiry: each reservation ends exactly one way, settled or expired", async (t) => {
+    const organizationId = await createOrganization(pool, "race-settle-expiry");
+    await grantCredits(pool, organizationId, 1000, "purchased");
+    const reservations = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => reserveCredits(pool, organizationId, "storage_gb_month", 1, `settle-expiry-${i}`, 1)),
+    );
+    // Settle each around its expiry (some just before, some just after) while sweeps and
+    // consumptions (which write expired reservations down) run beside them.
+    const expiresAt = Math.min(...reservations.map((r) => Date.parse(r.expires_at)));
+    const outcomes = await race(30, async (client, index): Promise<Outcome<unknown>> => {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() - 60 + (index % 10) * 15)));
+      if (index < 20) return attempt(() => settleReservation(client, reservations[index]!.reservation_id));
+      if (index < 25) return attempt(() => client.query("select public.expire_reservations()"));
+      return attempt(() => consumeCredits(client, organizationId, "api_call_basic"));
+    });
+    assert.ok(outcomes.every((o) => o.ok), "no call fails outright");
+    await pool.query("select public.expire_reservations()");
+    const { rows } = await pool.query<{ id: string; status: string; credits_consumed: number | null }>(
+      "select id, status, credits_consumed from public.credit_reservations where organization_id = $1",
+      [organizationId],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    t.diagnostic(`settled ${rows.filter((r) => r.status === "settled").length}, expired ${rows.filter((r) => r.status === "expired").length}`);
+    for (let i = 0; i < 20; i++) {
+      const outcome: Outcome<Outcome<unknown>> = outcomes[i]!;
+      const settled: Outcome<unknown> | undefined = outcome.ok ? outcome.value : undefined;
+      const row = byId.get(reservations[i]!.reservation_id)!;
+      if (settled?.ok) {
+        assert.equal(row.status, "settled", `reservation ${i} settled and stays settled`);
+        assert.equal(row.credits_consumed, 10, `reservation ${i} consumed its credits once`);
+      } else {
+        assert.equal(settled && !settled.ok && settled.code, "PT410", `reservation ${i}'s settlement lost to its expiry with PT410`);
+        assert.equal(row.status, "expired", `reservation ${i} expired and was written down once`);
+      }
+    }
+    await assertInvariants(pool, organizationId);
+  });
+
+  test("reservations racing consumptions, grants, batches and expiry lose nothing and spend nothing twice", async () => {
+    const organizationId = await createOrganization(pool, "race-reservations-mixed");
+    await grantCredits(pool, organizationId, 300, "purchased");
+    await pool.query(
+      "select public.grant_credits($1, 3000, 'subscription', now() + interval '300 milliseconds', 'soon-mixed')",
+      [organizationId],
+    );
+    const before = await ledger(pool, organizationId);
+    const deadline = Date.now() + 800;
+    const outcomes = await race(24, async (client, index) => {
+      let granted = 0;
+      let step = 0;
+      const refusals = new Set(["PT402", "PT410"]);
+      while (Date.now() < deadline) {
+        step++;
+        const role = index % 6;
+        if (role === 0) {
+          await grantCredits(client, organizationId, 11, "purchased", null, `mixed-grant-${index}-${step}`);
+          granted += 11;
+        } else if (role === 1) {
+          const outcome = await attempt(() => consumeBatch(client, organizationId,
+            Array.from({ length: 20 }, (_, k) => ({ event_key: k % 2 ? "api_call_basic" : "api_call_premium" }))));
+          assert.ok(outcome.ok, "a batch never fails as a whole");
+        } else if (role === 2) {
+          const outcome = await attempt(() => consumeCredits(client, organizationId, "api_call_premium"));
+          if (!outcome.ok) assert.ok(refusals.has(outcome.code), `a consumption is refused only for lack of credits (${outcome.code})`);
+        } else {
+          const reserved = await attempt(() => reserveCredits(client, organizationId, "api_call_premium", 3, null, 1));
+          if (!reserved.ok) {
+            assert.equal(reserved.code, "PT402", "a reservation is refused only for lack of credits");
+            continue;
+          }
+          const id = reserved.value.reservation_id;
+          const outcome = role === 3 ? await attempt(() => releaseReservation(client, id))
+            : role === 4 ? await attempt(() => settleReservation(client, id, step % 4))
+            : { ok: true as const, value: undefined }; // role 5 leaves it to expire
+          if (!outcome.ok) assert.ok(refusals.has(outcome.code), `a settlement or release fails only by expiry (${outcome.code})`);
+        }
+      }
+      return granted;
+    });
+    assert.ok(outcomes.every((o) => o.ok), "no worker fails for any reason but the refusals above");
+    // Reservations left to expire hold nothing once their time is up; wait it out and sweep.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await pool.query("select public.expire_reservations(), public.expire_credits()");
+    const rows = await ledger(pool, organizationId);
+    const sum = (kind: string) => rows.filter((r) => r.kind === kind).reduce((s, r) => s + r.amount, 0);
+    const granted = outcomes.reduce((s, o) => s + (o.ok ? o.value : 0), 0);
+    const { rows: consumed } = await pool.query<{ credits: number }>(
+      "select coalesce(sum(credits), 0)::int as credits from public.credit_consumptions where organization_id = $1",
+      [organizationId],
+    );
+    assert.equal(sum("grant"), 3300 + granted, "every grant is in the ledger once");
+    assert.equal(sum("reservation") + sum("release"), 0, "every reserved credit was settled, released or written down");
+    assert.equal(-sum("consumption"), consumed[0]!.credits, "every consumption, settlement and batch event is in the ledger once");
+    assert.equal(3300 + granted - consumed[0]!.credits + sum("expiry") + sum("refund"), rows.at(-1)!.balance_after,
+      "granted − consumed − expired is the final balance");
+    const balance = await creditBalance(pool, organizationId);
+    assert.equal(balance.reserved, 0, "nothing is reserved at the end");
+    await assertInvariants(pool, organizationId, before);
+  });
+
+  test("20 connections consuming, reserving and batching against a spend limit never pass it", async () => {
+    const organizationId = await createOrganization(pool, "race-spend-limit");
+    await grantCredits(pool, organizationId, 10_000, "purchased");
+    await setSpendLimit(pool, organizationId, 100);
+    const before = await ledger(pool, organizationId);
+
+    const outcomes = await race(20, async (client, index) => {
+      const refusals: string[] = [];
+      for (let round = 0; round < 5; round++) {
+        if (index % 4 === 0) {
+          const batch = await consumeBatch(client, organizationId, [{ event_key: "api_call_premium" }, { event_key: "api_call_premium" }]);
+          for (const r of batch.results) if (r.status !== "consumed") refusals.push(r.status);
+        } else if (index % 4 === 1) {
+          const reserved = await attempt(() => reserveCredits(client, organizationId, "storage_gb_month"));
+          if (reserved.ok) await settleReservation(client, reserved.value.reservation_id);
+          else refusals.push(reserved.code);
+        } else {
+          const consumed = await attempt(() => consumeCredits(client, organizationId, "storage_gb_month"));
+          if (!consumed.ok) refusals.push(consumed.code);
+        }
+      }
+      return refusals;
+    });
+
+    assert.ok(outcomes.every((o) => o.ok), "no call fails but for the limit");
+    const refusals = outcomes.flatMap((o) => (o.ok ? o.value : []));
+    assert.ok(refusals.length > 0, "the limit refused some calls");
+    assert.ok(refusals.every((code) => code === "PT429" || code === "spend_limit_reached"), "every refusal is the spend limit");
+    const { rows } = await pool.query<{ credits: number }>(
+      "select coalesce(sum(credits), 0)::int as credits from public.credit_consumptions where organization_id = $1",
+      [organizationId],
+    );
+    assert.equal(rows[0]!.credits, 100, "consumption reached the limit of 100 and never passed it");
+    const { rows: alerts } = await pool.query<{ count: number }>(
+      "select count(*)::int as count from public.billing_alerts where organization_id = $1 and kind = 'spend_limit'",
+      [organizationId],
+    );
+    assert.equal(alerts[0]!.count, 1, "one spend_limit alert");
+    await assertInvariants(pool, organizationId, before);
   });
 });

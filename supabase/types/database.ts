@@ -68,14 +68,14 @@ isOneToOne: false
                   ]
                 },"credit_consumptions": {
                   Row: {
-                    "actor_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id": string | null,"batch_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id": string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id"?: string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"result"?: NonNullable<Json>,"subscription_used"?: number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"reservation_id"?: string | null,"result"?: NonNullable<Json>,"subscription_used"?: number
                   }
                   Relationships: [
                     {
@@ -120,10 +120,10 @@ isOneToOne: false
       referencedColumns: ["id"]
     },{
       foreignKeyName: "credit_lots_subscription_id_fkey"
-      columns: ["subscription_id"]
+      columns: ["subscription_id","organization_id"]
 isOneToOne: false
       referencedRelation: "organization_subscriptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"credit_products": {
@@ -140,30 +140,70 @@ isOneToOne: false
                   Relationships: [
                     
                   ]
-                },"credit_transactions": {
+                },"credit_reservations": {
                   Row: {
-                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id": string | null,"closed_at": string | null,"consumption_id": string | null,"created_at": string,"credits": number,"credits_consumed": number | null,"event_key": string,"expires_at": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity": number | null,"status": Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits": number,"credits_consumed"?: number | null,"event_key": string,"expires_at": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits"?: number,"credits_consumed"?: number | null,"event_key"?: string,"expires_at"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"quantity"?: number,"result"?: NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds"?: number,"unit_cost"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_reservations_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_spend_months": {
+                  Row: {
+                    "consumed_credits": number,"limit_reached_at": string | null,"month_start": string,"organization_id": string,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start": string,"organization_id": string,"updated_at"?: string
+                  }
+                  Update: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start"?: string,"organization_id"?: string,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_spend_months_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_transactions": {
+                  Row: {
+                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"reservation_id": string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"reservation_id"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  Update: {
+                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"reservation_id"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
                   }
                   Relationships: [
                     {
       foreignKeyName: "credit_transactions_consumption_id_fkey"
-      columns: ["consumption_id"]
+      columns: ["consumption_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_consumptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_lot_id_fkey"
-      columns: ["lot_id"]
+      columns: ["lot_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_lots"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_organization_id_fkey"
       columns: ["organization_id"]
@@ -188,28 +228,28 @@ isOneToOne: false
                   ]
                 },"notification_attempts": {
                   Row: {
-                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"response_status": number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"organization_id": string,"response_status": number | null,"succeeded": boolean
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id": string,"response_status"?: number | null,"succeeded": boolean
                   }
                   Update: {
-                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded"?: boolean
+                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id"?: string,"response_status"?: number | null,"succeeded"?: boolean
                   }
                   Relationships: [
                     {
       foreignKeyName: "notification_attempts_email_id_fkey"
-      columns: ["email_id"]
+      columns: ["email_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notification_emails"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_attempts_notification_id_fkey"
-      columns: ["notification_id"]
+      columns: ["notification_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notifications"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"notification_emails": {
@@ -226,10 +266,10 @@ isOneToOne: false
                   Relationships: [
                     {
       foreignKeyName: "notification_emails_alert_id_fkey"
-      columns: ["alert_id"]
+      columns: ["alert_id","organization_id"]
 isOneToOne: false
       referencedRelation: "billing_alerts"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_emails_organization_id_fkey"
       columns: ["organization_id"]
@@ -306,14 +346,14 @@ isOneToOne: false
                   ]
                 },"organizations": {
                   Row: {
-                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"name": string,"stripe_customer_id": string | null,"updated_at": string
+                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"monthly_spend_limit": number | null,"name": string,"stripe_customer_id": string | null,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Update: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Relationships: [
                     
@@ -330,13 +370,7 @@ isOneToOne: false
                     "attempts"?: number,"id"?: string,"last_attempted_at"?: string | null,"last_error"?: string | null,"livemode"?: boolean,"organization_id"?: string | null,"payload"?: NonNullable<Json>,"processed_at"?: string | null,"received_at"?: string,"status"?: Database["public"]['Enums']["stripe_event_status"],"stripe_created_at"?: string,"type"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "stripe_events_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"subscription_plans": {
                   Row: {
@@ -364,13 +398,7 @@ isOneToOne: false
                     "created_at"?: string,"grants_allowance"?: boolean,"id"?: string,"organization_id"?: string | null,"stripe_subscription_id"?: string,"trial_start"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "subscription_trials_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"trial_owners": {
                   Row: {
@@ -385,12 +413,6 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "trial_owners_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    },{
       foreignKeyName: "trial_owners_subscription_trial_id_fkey"
       columns: ["subscription_trial_id"]
 isOneToOne: false
@@ -481,6 +503,9 @@ isOneToOne: false
 "consume_credits":
 { Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number }; Returns: Json
                            },
+"consume_credits_batch":
+{ Args: { "p_events": Json,"p_organization_id": string }; Returns: Json
+                           },
 "create_organization":
 { Args: { "p_name": string }; Returns: string
                            },
@@ -493,10 +518,16 @@ isOneToOne: false
 "expire_credits":
 { Args: Record<PropertyKey, never>; Returns: number
                            },
+"expire_reservations":
+{ Args: Record<PropertyKey, never>; Returns: number
+                           },
 "finish_stripe_event":
 { Args: { "p_error"?: string,"p_event_id": string,"p_organization_id"?: string,"p_status": string }; Returns: undefined
                            },
 "get_credit_balance":
+{ Args: { "p_organization_id": string }; Returns: Json
+                           },
+"get_spend_limit":
 { Args: { "p_organization_id": string }; Returns: Json
                            },
 "grant_credits":
@@ -507,6 +538,9 @@ isOneToOne: false
                            },
 "note_stripe_event_failure":
 { Args: { "p_error": string,"p_event_id": string }; Returns: undefined
+                           },
+"organization_of_stripe_customer":
+{ Args: { "p_stripe_customer_id": string }; Returns: string
                            },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
@@ -526,6 +560,9 @@ isOneToOne: false
 "redrive_stripe_event":
 { Args: { "p_event_id": string }; Returns: Json
                            },
+"release_reservation":
+{ Args: { "p_reservation_id": string }; Returns: Json
+                           },
 "remember_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
                            },
@@ -537,6 +574,9 @@ isOneToOne: false
                            },
 "replace_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_previous_price_id": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
+                           },
+"reserve_credits":
+{ Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number,"p_ttl_seconds"?: number }; Returns: Json
                            },
 "run_job":
 { Args: { "p_name": string }; Returns: Json
@@ -550,6 +590,12 @@ isOneToOne: false
 "set_low_balance_threshold":
 { Args: { "p_organization_id": string,"p_threshold": number }; Returns: undefined
                            },
+"set_spend_limit":
+{ Args: { "p_monthly_credits": number,"p_organization_id": string }; Returns: undefined
+                           },
+"settle_reservation":
+{ Args: { "p_metadata"?: Json,"p_quantity"?: number,"p_reservation_id": string }; Returns: Json
+                           },
 "trial_eligibility":
 { Args: { "p_organization_id": string }; Returns: {
               "eligible": boolean,"reason": string
@@ -560,7 +606,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed"|"spend_limit","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_reservation_status": "open"|"settled"|"released"|"expired","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment"|"reservation"|"release","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -676,7 +722,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed", "spend_limit"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_reservation_status": ["open", "settled", "released", "expired"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment", "reservation", "release"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const

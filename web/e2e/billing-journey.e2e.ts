@@ -194,6 +194,49 @@ describe("a member's billing journey in the browser", () => {
     await screenshot(page, "credits");
   });
 
+  it("sets a monthly spend limit, sees a reservation held and counted against it, and a consumption past it refused", async () => {
+    const { page } = owner;
+    const limit = page.getByRole("region", { name: "Monthly spend limit" });
+    // The 100 credits consumed above are this month's consumption so far; no limit yet.
+    await shows(limit.getByText("No monthly limit. 100 credits used this month."));
+    await limit.getByLabel("Monthly spend limit (credits)").fill("300");
+    await limit.getByRole("button", { name: "Save limit" }).click();
+    await shows(limit.getByRole("status").filter({ hasText: /^Saved\.$/ }));
+    const meter = limit.getByRole("meter", { name: "Used this month" });
+    await shows(meter);
+    assert.deepEqual([await meter.getAttribute("value"), await meter.getAttribute("max")], ["100", "300"]);
+
+    // A service reserves 100 credits for a request still running: held, and counted against the limit.
+    const token = await accessToken(page);
+    const reserved = await billingApi(stack, token, "POST", "/credits/reserve", {
+      organization_id: organizationId,
+      event_key: "ai_inference",
+      quantity: 4,
+    });
+    assert.equal(reserved.status, 200, JSON.stringify(reserved.body));
+    await shows(limit.getByText(/^200 credits of 300 credits used this month \(100 credits of it reserved\); 100 credits left/), LIVE_REFRESH_TIMEOUT_MS);
+    const balance = page.getByRole("region", { name: "Balance" });
+    await shows(balance.getByText("Balance: 1,300 credits"), LIVE_REFRESH_TIMEOUT_MS);
+    await shows(balance.locator("dt", { hasText: /^Reserved$/ }).locator("xpath=following-sibling::dd[1]").filter({ hasText: /^100 credits$/ }));
+    await screenshot(page, "credits-spend-limit");
+
+    // Past the limit, consumption is refused with 429 and nothing is spent.
+    const refused = await billingApi(stack, token, "POST", "/credits/consume", {
+      organization_id: organizationId,
+      event_key: "ai_inference",
+      quantity: 5,
+    });
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    assert.equal((refused.body.error as { code?: string } | undefined)?.code, "spend_limit_reached");
+
+    // The service's request failed after all: it releases the reservation, and the credits are spendable again.
+    const released = await billingApi(stack, token, "POST", `/credits/reservations/${String(reserved.body.reservation_id)}/release`, {});
+    assert.equal(released.status, 200, JSON.stringify(released.body));
+    await shows(balance.getByText("Balance: 1,400 credits"), LIVE_REFRESH_TIMEOUT_MS);
+    await limit.getByRole("button", { name: "Remove limit" }).click();
+    await shows(limit.getByText("No monthly limit. 100 credits used this month."));
+  });
+
   it("lists both payments in History, the subscription's with its invoice link", async () => {
     const { page } = owner;
     await openTab(page, "History");

@@ -49,6 +49,11 @@ export function formatDate(iso: string, locale?: string): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium" }).format(new Date(iso));
 }
 
+/** A calendar date as UTC sees it, for UTC periods (a spend limit's month): "Jan 1, 2027". */
+export function formatDateUtc(iso: string, locale?: string): string {
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeZone: "UTC" }).format(new Date(iso));
+}
+
 /** Date and time from an ISO timestamp: "Dec 1, 2026, 3:04 PM". */
 export function formatDateTime(iso: string, locale?: string): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));

@@ -99,6 +99,7 @@ export function transaction(id: number, overrides: Partial<CreditTransaction> = 
     description: "",
     actor_id: null,
     created_at: "2026-11-22T09:30:00Z",
+    reservation_id: null,
     ...overrides,
   };
 }

@@ -39,6 +39,8 @@ export const CREDIT_TRANSACTION_KINDS: readonly CreditTransactionKind[] = [
   "expiry",
   "refund",
   "adjustment",
+  "reservation",
+  "release",
 ];
 
 /** `get_credit_balance` result (CONTRACT.md). */
@@ -48,8 +50,20 @@ export const creditBalanceSchema = z.object({
   subscription: z.int(),
   next_expiry_at: z.nullable(z.string()),
   expiring_amount: z.int(),
+  /** Held by live reservations: not in `total` until released (CONTRACT.md, "Reservations"). */
+  reserved: z.optional(z.int()),
 });
 export type CreditBalance = z.infer<typeof creditBalanceSchema>;
+
+/** `get_spend_limit` result: the monthly cap (null: none) and this UTC month's use of it. */
+export const spendLimitSchema = z.object({
+  monthly_credits: z.nullable(z.int()),
+  month_start: z.string(),
+  consumed_this_month: z.int(),
+  reserved: z.int(),
+  remaining: z.nullable(z.int()),
+});
+export type SpendLimit = z.infer<typeof spendLimitSchema>;
 
 /** `trial_eligibility` result: whether a checkout would include a free trial, and why not. */
 export const trialEligibilitySchema = z.object({

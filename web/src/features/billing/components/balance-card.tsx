@@ -2,7 +2,7 @@ import { ErrorState, Loading } from "@/components/status";
 import { formatCredits, formatDate } from "@/lib/format";
 import { useCreditBalance } from "../api/get-credit-balance";
 
-/** Balance split by source, and what expires next. Shared by Overview and Credits. */
+/** Spendable balance split by source, what reservations hold, and what expires next. Shared by Overview and Credits. */
 export function BalanceCard({ organizationId }: { organizationId: string }) {
   const balance = useCreditBalance(organizationId);
   if (balance.isPending) return <Loading label="Loading balance…" />;
@@ -20,6 +20,9 @@ export function BalanceCard({ organizationId }: { organizationId: string }) {
         <dd>{formatCredits(b.purchased)}</dd>
         <dt>Subscription</dt>
         <dd>{formatCredits(b.subscription)}</dd>
+        {/* Held by live reservations (settled or released soon); not part of the balance above. */}
+        <dt>Reserved</dt>
+        <dd>{formatCredits(b.reserved ?? 0)}</dd>
         <dt>Expires next</dt>
         <dd>
           {b.next_expiry_at && b.expiring_amount > 0

@@ -6,7 +6,8 @@ import { ORG, transaction } from "@/test/fixtures";
 import { textContent } from "@/test/text-content";
 import CreditsTab from "./credits-tab";
 
-const balance = { total: 1475, purchased: 500, subscription: 975, next_expiry_at: "2026-12-01T00:00:00Z", expiring_amount: 975 };
+const balance = { total: 1475, purchased: 500, subscription: 975, next_expiry_at: "2026-12-01T00:00:00Z", expiring_amount: 975, reserved: 40 };
+const spendLimit = { monthly_credits: null, month_start: "2026-12-01", consumed_this_month: 0, reserved: 40, remaining: null };
 const product = {
   id: "p1", code: "credits_1000", name: "1,000 credits", description: "", credits: 1000, currency: "usd", unit_amount: 1000,
   is_active: true, sort_order: 10, stripe_price_id: null, stripe_product_id: null, created_at: "", updated_at: "",
@@ -15,6 +16,7 @@ const product = {
 function handler(ledger: (url: URL) => Response): FakeHandler {
   return ({ path, url }) => {
     if (path === "/rest/v1/rpc/get_credit_balance") return json(balance);
+    if (path === "/rest/v1/rpc/get_spend_limit") return json(spendLimit);
     if (path === "/rest/v1/organizations") return json({ low_balance_threshold: 100 });
     if (path === "/rest/v1/credit_products") return json([product]);
     if (path === "/rest/v1/credit_transactions") return ledger(url);
@@ -27,6 +29,7 @@ describe("Credits tab", () => {
     const rows = [transaction(2), transaction(1, { kind: "grant", amount: 1000, balance_after: 1000 })];
     const view = renderWithBackend(<CreditsTab organizationId={ORG} role="owner" />, handler(() => json(rows, { total: 45 })));
     expect(await screen.findByText(textContent("Balance: 1,475 credits"))).toBeInTheDocument();
+    expect(screen.getByText("Reserved").nextElementSibling).toHaveTextContent("40 credits");
     const table = await screen.findByRole("table", { name: /Credit transactions/ });
     expect(within(table).getByText("-25")).toBeInTheDocument();
     expect(within(table).getByText("+1,000")).toBeInTheDocument();

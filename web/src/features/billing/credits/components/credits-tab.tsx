@@ -10,6 +10,7 @@ import { useCreditProducts } from "../api/get-credit-products";
 import { useLedger } from "../api/get-ledger";
 import { useSetThreshold, useThreshold } from "../api/low-balance-threshold";
 import { useStartCreditCheckout } from "../api/start-credit-checkout";
+import { SpendLimitCard } from "./spend-limit-card";
 
 function ThresholdForm({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const threshold = useThreshold(organizationId);
@@ -167,7 +168,7 @@ function Ledger({ organizationId }: { organizationId: string }) {
   );
 }
 
-/** Credits tab: balance, low-balance threshold, packs to buy, and the ledger. */
+/** Credits tab: balance, low-balance threshold, monthly spend limit, packs to buy, and the ledger. */
 export default function CreditsTab({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   return (
     <div className="grid">
@@ -178,6 +179,10 @@ export default function CreditsTab({ organizationId, role }: { organizationId: s
       <section className="card" aria-labelledby="cr-threshold">
         <h2 id="cr-threshold">Low-balance alert</h2>
         <ThresholdForm organizationId={organizationId} role={role} />
+      </section>
+      <section className="card" aria-labelledby="cr-spend-limit">
+        <h2 id="cr-spend-limit">Monthly spend limit</h2>
+        <SpendLimitCard organizationId={organizationId} role={role} />
       </section>
       <section className="card wide" aria-labelledby="cr-packs">
         <h2 id="cr-packs">Buy credits</h2>
