@@ -45,6 +45,16 @@ function replayed(session: Stripe.Response<Stripe.Checkout.Session>): boolean {
 }
 
 /**
+ * A credit pack's Checkout saves the card for later off-session charges (auto top-up), as
+ * Stripe asks: `payment_intent_data.setup_future_usage`. A subscription's Checkout saves its
+ * card for the renewals already, so only payment mode needs saying.
+ */
+export function savingTheCard(params: Stripe.Checkout.SessionCreateParams): Stripe.Checkout.SessionCreateParams {
+  if (params.mode !== "payment") return params;
+  return { ...params, payment_intent_data: { ...params.payment_intent_data, setup_future_usage: "off_session" } };
+}
+
+/**
  * Creates (or, for the same request within the window, reuses) a Checkout Session and returns
  * one that is `open`. A subscription session found complete means the organization has just
  * subscribed (its webhook may not have arrived): 409, never a second subscription.
@@ -53,8 +63,9 @@ export async function openCheckoutSession(
   stripe: Stripe,
   kind: keyof typeof WINDOW_MS,
   organization: string,
-  params: Stripe.Checkout.SessionCreateParams,
+  requested: Stripe.Checkout.SessionCreateParams,
 ): Promise<Stripe.Checkout.Session> {
+  const params = savingTheCard(requested);
   const baseKey = await checkoutKey(kind, organization, params);
   let key = baseKey;
   for (let hop = 0; hop <= MAX_HOPS; hop++) {

@@ -16,6 +16,7 @@ import {
   organizationIdOf,
   subscriptionState,
 } from "../_shared/stripe-mapping.ts";
+import { applyTopUpPaymentIntent, syncCardOnFile, topUpOf } from "../_shared/auto-top-up.ts";
 
 /** The two things applying needs: Stripe to re-read objects, the database to apply them. */
 export interface ApplyDeps {
@@ -26,6 +27,8 @@ export interface ApplyDeps {
   organizationOfCustomer(customerId: string): Promise<string | null>;
   gracePeriodDays: number;
   now(): Date;
+  /** The dashboard's origin (APP_URL), where Stripe returns a customer who authenticated a top-up. */
+  appUrl?: string;
 }
 
 export type Outcome = { status: "processed" } | { status: "ignored"; reason: string };
@@ -93,6 +96,9 @@ async function applyCheckoutSession(deps: ApplyDeps, event: Stripe.Event, sessio
   const organizationId = organizationIdOf(fresh.metadata, fresh.client_reference_id);
   if (!organizationId) return ignored(`checkout session ${fresh.id} names no organization`);
   const customerId = idOf(fresh.customer);
+  // The session may have saved a card for later off-session use (auto top-up): the card on
+  // file as Stripe has it now, for no event (the effect below marks the event processed).
+  if (customerId && event.type === "checkout.session.completed") await syncCardOnFile(deps, null, organizationId, customerId);
 
   if (fresh.mode === "subscription") {
     // The customer link and the subscription (when Stripe has made it) in one call.
@@ -223,6 +229,40 @@ async function applyTrialWillEnd(deps: ApplyDeps, event: Stripe.Event, snapshot:
   return processed;
 }
 
+/**
+ * A top-up's PaymentIntent succeeded or failed: re-read from Stripe (its state now decides,
+ * not the event's: a failure since completed by the customer's authentication is a success),
+ * then applied as the job applies it. PaymentIntents that are not top-ups (a credit pack's
+ * Checkout has its own events) are ignored.
+ */
+async function applyPaymentIntentEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
+  const snapshot = event.data.object as Stripe.PaymentIntent;
+  const intent = await deps.stripe.paymentIntents.retrieve(snapshot.id, { expand: ["latest_charge"] });
+  const top = topUpOf(intent);
+  if (!top) return ignored(`payment intent ${intent.id} is not an auto top-up`);
+  const outcome = await applyTopUpPaymentIntent(deps, event.id, top, intent);
+  return outcome === "pending" ? ignored(`payment intent ${intent.id} is ${intent.status}, not finished`) : processed;
+}
+
+/**
+ * The customer's cards or default card may have changed (the portal, a new card saved, one
+ * removed): the card on file as Stripe has it now.
+ */
+async function applyCustomerCardEvent(deps: ApplyDeps, event: Stripe.Event, customerId: string | null): Promise<Outcome> {
+  if (!customerId) return ignored(`${event.type} names no customer`);
+  const organizationId = await deps.organizationOfCustomer(customerId);
+  if (!organizationId) return ignored(`customer ${customerId} is not one we know`);
+  await syncCardOnFile(deps, event.id, organizationId, customerId);
+  return processed;
+}
+
+/** A payment method's customer; a detached one names it only among the previous attributes. */
+function paymentMethodCustomer(event: Stripe.Event): string | null {
+  const method = event.data.object as Stripe.PaymentMethod;
+  const previous = (event.data as { previous_attributes?: { customer?: string | null } }).previous_attributes;
+  return idOf(method.customer) ?? previous?.customer ?? null;
+}
+
 type Handler = (deps: ApplyDeps, event: Stripe.Event) => Promise<Outcome>;
 
 const checkoutSession: Handler = (deps, event) => applyCheckoutSession(deps, event, event.data.object as Stripe.Checkout.Session);
@@ -241,6 +281,11 @@ const handlers: Record<string, Handler> = {
   "invoice.payment_succeeded": invoice,
   "invoice.payment_failed": invoice,
   "charge.refunded": (deps, event) => applyChargeRefunded(deps, event, event.data.object as Stripe.Charge),
+  "payment_intent.succeeded": applyPaymentIntentEvent,
+  "payment_intent.payment_failed": applyPaymentIntentEvent,
+  "customer.updated": (deps, event) => applyCustomerCardEvent(deps, event, (event.data.object as Stripe.Customer).id),
+  "payment_method.attached": (deps, event) => applyCustomerCardEvent(deps, event, paymentMethodCustomer(event)),
+  "payment_method.detached": (deps, event) => applyCustomerCardEvent(deps, event, paymentMethodCustomer(event)),
 };
 
 /** Whether the webhook acts on this event type (anything else is acknowledged and ignored). */

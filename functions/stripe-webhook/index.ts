@@ -19,6 +19,7 @@ const direct = databaseUrl ? directSql(databaseUrl) : undefined;
 
 const handle = createWebhookHandler({
   stripe: stripeClient(),
+  appUrl: env.appUrl,
   webhookSecret: env.stripeWebhookSecret,
   serviceRoleKey: env.supabaseServiceRoleKey,
   cryptoProvider,

@@ -41,7 +41,7 @@ Deno.test("an unhandled event type is acknowledged with 200 and recorded as igno
 
 Deno.test("the same event delivered again, and ten times at once, is applied once", async () => {
   const id = `evt_dup_${crypto.randomUUID().replaceAll("-", "")}`;
-  const payload = eventPayload(id, "customer.updated");
+  const payload = eventPayload(id, "product.updated");
   const first = await deliver(payload, await sign(payload));
   assert.equal(first.status, 200);
   const again = await deliver(payload, await sign(payload));

@@ -130,8 +130,9 @@ select results_eq(
       order by 1 $$,
   $$ values ('add_organization_member'), ('consume_credits'), ('consume_credits_batch'), ('create_organization'),
             ('dismiss_billing_alert'), ('get_credit_balance'), ('get_spend_limit'), ('release_reservation'),
-            ('remove_organization_member'), ('reserve_credits'), ('set_credit_precedence'), ('set_low_balance_threshold'),
-            ('set_spend_limit'), ('settle_reservation'), ('trial_eligibility'), ('update_organization_member_role') $$,
+            ('remove_organization_member'), ('reserve_credits'), ('set_auto_top_up'), ('set_credit_precedence'),
+            ('set_low_balance_threshold'), ('set_spend_limit'), ('settle_reservation'), ('trial_eligibility'),
+            ('update_organization_member_role') $$,
   'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
 );
 

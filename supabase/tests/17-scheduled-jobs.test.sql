@@ -22,13 +22,14 @@ select tests.add_lot('00000000-0000-4000-8000-0000000001b1', 'subscription', 25,
 select results_eq(
   $$ select name, schedule, kind, coalesce(sql_command, function_path), enabled
        from private.scheduled_jobs order by name $$,
-  $$ values ('deliver_notifications', '5 seconds', 'function', 'notifications/deliver', true),
+  $$ values ('auto_top_up', '10 seconds', 'function', 'auto-top-up/run', true),
+            ('deliver_notifications', '5 seconds', 'function', 'notifications/deliver', true),
             ('detect_unusual_usage', '0 * * * *', 'sql', 'select public.detect_unusual_usage()', true),
             ('expire_credits', '* * * * *', 'sql', 'select public.expire_credits()', true),
             ('expire_reservations', '* * * * *', 'sql', 'select public.expire_reservations()', true),
             ('prune_job_runs', '17 3 * * *', 'sql', 'select private.prune_job_runs()', true),
             ('stripe_inbox_sweep', '* * * * *', 'function', 'stripe-webhook/sweep', true) $$,
-  'every job is defined once with its schedule: expiry sweeps (credits, reservations) and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, pruning daily'
+  'every job is defined once with its schedule: expiry sweeps (credits, reservations) and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, auto top-up every 10 seconds, pruning daily'
 );
 select throws_ok(
   $$ insert into private.scheduled_jobs (name, schedule, description, kind, sql_command)

@@ -237,6 +237,24 @@ describe("a member's billing journey in the browser", () => {
     await shows(limit.getByText("No monthly limit. 100 credits used this month."));
   });
 
+  it("shows the card Checkout saved and turns auto top-up on", async () => {
+    const { page } = owner;
+    await openTab(page, "Credits");
+    const card = page.getByRole("region", { name: "Card on file" });
+    await shows(card.getByText(/^Visa ending in 4242, expires \d{2}\/\d{4}$/));
+    await shows(card.getByRole("button", { name: "Change card" }));
+
+    const autoTopUp = page.getByRole("region", { name: "Auto top-up" });
+    await shows(autoTopUp.getByText("Auto top-up is off."));
+    await autoTopUp.getByLabel("Pack to buy").selectOption("credits_1000");
+    await autoTopUp.getByLabel("When the balance falls below (credits)").fill("300");
+    await autoTopUp.getByLabel("At most this many top-ups a month").fill("2");
+    await autoTopUp.getByRole("button", { name: "Turn on auto top-up" }).click();
+    await shows(autoTopUp.getByText("Buys 1,000 credits ($10.00) when the balance falls below 300 credits, at most 2 times a month."));
+    await shows(autoTopUp.getByRole("button", { name: "Turn off" }));
+    await screenshot(page, "auto-top-up");
+  });
+
   it("lists both payments in History, the subscription's with its invoice link", async () => {
     const { page } = owner;
     await openTab(page, "History");

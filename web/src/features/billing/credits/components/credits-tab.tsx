@@ -11,6 +11,8 @@ import { useLedger } from "../api/get-ledger";
 import { useSetThreshold, useThreshold } from "../api/low-balance-threshold";
 import { useStartCreditCheckout } from "../api/start-credit-checkout";
 import { SpendLimitCard } from "./spend-limit-card";
+import { AutoTopUpForm } from "./auto-top-up-form";
+import { CardOnFile } from "./card-on-file";
 
 function ThresholdForm({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const threshold = useThreshold(organizationId);
@@ -168,7 +170,7 @@ function Ledger({ organizationId }: { organizationId: string }) {
   );
 }
 
-/** Credits tab: balance, low-balance threshold, monthly spend limit, packs to buy, and the ledger. */
+/** Credits tab: balance, low-balance threshold, monthly spend limit, packs to buy, the card on file and auto top-up, and the ledger. */
 export default function CreditsTab({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   return (
     <div className="grid">
@@ -187,6 +189,14 @@ export default function CreditsTab({ organizationId, role }: { organizationId: s
       <section className="card wide" aria-labelledby="cr-packs">
         <h2 id="cr-packs">Buy credits</h2>
         <CreditPacks organizationId={organizationId} role={role} />
+      </section>
+      <section className="card" aria-labelledby="cr-card">
+        <h2 id="cr-card">Card on file</h2>
+        <CardOnFile organizationId={organizationId} role={role} />
+      </section>
+      <section className="card" aria-labelledby="cr-auto-top-up">
+        <h2 id="cr-auto-top-up">Auto top-up</h2>
+        <AutoTopUpForm organizationId={organizationId} role={role} />
       </section>
       <section className="card wide" aria-labelledby="cr-ledger">
         <h2 id="cr-ledger">Transactions</h2>
