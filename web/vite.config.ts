@@ -29,16 +29,12 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     sourcemap: false,
-    // The libraries every screen needs go in a chunk of their own: it changes less often than
-    // our code, so browsers keep it cached across deploys. Only those: a library that a lazy
-    // screen alone imports (a chart library, say) must stay in that screen's chunk, or it would
-    // land in the first download of every member.
+    // Libraries in a chunk of their own: it changes less often than our code, so browsers
+    // keep it cached across deploys, and the size report names it plainly. Only those the
+    // first screen imports ($initial): a library only a lazy chunk uses (the operator
+    // console's charts and CSV) stays in that chunk, or every member would download it.
     rolldownOptions: {
-      output: {
-        advancedChunks: {
-          groups: [{ name: "vendor", test: /node_modules[\\/](react|react-dom|scheduler|@tanstack|@supabase|zod)[\\/]/ }],
-        },
-      },
+      output: { advancedChunks: { groups: [{ name: "vendor", test: /node_modules/, tags: ["$initial"] }] } },
     },
   },
 });

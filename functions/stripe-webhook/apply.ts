@@ -293,6 +293,18 @@ export function handles(type: string): boolean {
   return Object.hasOwn(handlers, type);
 }
 
+/**
+ * Applies a Stripe object's current state as its event of type `type` would, outside any
+ * event (reconciliation's repairs): handlers re-read the object by its id anyway, and with no
+ * event id no inbox row is marked. `created` (Unix seconds) stands in for the event's time
+ * where a handler records it (a credit pack's payment time). Effects are keyed by business
+ * ids, so applying an object already applied changes nothing.
+ */
+export async function reapplyObject(deps: ApplyDeps, type: string, objectId: string, created: number): Promise<Outcome> {
+  const event = { id: null, object: "event", type, created, data: { object: { id: objectId } } } as unknown as Stripe.Event;
+  return await applyEvent(deps, event);
+}
+
 /** Applies one verified, recorded event. Throws on failure; the caller decides retry or park. */
 export async function applyEvent(deps: ApplyDeps, event: Stripe.Event): Promise<Outcome> {
   const handler = handlers[event.type];

@@ -21,8 +21,12 @@
  * - `POST /stripe-webhook/sweep` with the service role key applies every event still
  *   `received` that nobody took up for a while (a scheduled job calls it every minute) and
  *   answers the counts `{applied, ignored, parked, failed}`.
- * - `POST /stripe-webhook/redrive/<event id>` with the service role key applies a parked event
- *   again, once whatever made it fail is fixed, and answers how that went.
+ * - `POST /stripe-webhook/redrive/<event id>` with the service role key (or an operator's
+ *   token: the operator console's re-drive button) applies a parked event again, once whatever
+ *   made it fail is fixed, and answers how that went.
+ * - `POST /stripe-webhook/reconcile` with the service role key or an operator's token compares
+ *   Stripe with our records for a period (reconcile.ts), repairs on request, and, run by the
+ *   daily job, raises an operator alert on drift. A signed-in non-operator gets 403.
  */
 import Stripe from "stripe";
 import { z } from "zod";
@@ -31,6 +35,7 @@ import { DatabaseFailure, type Json } from "../_shared/supabase.ts";
 import { isServiceRole } from "../_shared/service-key.ts";
 import { describeIssues, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
 import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
+import { type Difference, findDifferences, type RepairOutcome, repairDifferences } from "./reconcile.ts";
 
 export interface WebhookDeps extends ApplyDeps {
   webhookSecret: string;
@@ -49,6 +54,11 @@ export interface WebhookDeps extends ApplyDeps {
    * Postgres connection where the function has one (index.ts), else `rpc`.
    */
   store?: ApplyDeps["rpc"];
+  /**
+   * Whether the bearer of this Authorization header is a billing operator: true or false for
+   * a signed-in user, null when it names nobody (no token, the anon key, an invalid token).
+   */
+  isOperator?(authorization: string): Promise<boolean | null>;
   log(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -79,6 +89,21 @@ const sweepBody = z.strictObject({
  * stored, and the sweep applies it if the instance stops first.
  */
 const BACKGROUND_APPLIES = 4;
+
+/**
+ * The reconciliation's body: the period (default: the two days before now, which a daily run
+ * covers with a day's overlap), whether to repair, and which differences (by Stripe id) when
+ * not all of them.
+ */
+const reconcileBody = z.strictObject({
+  from: z.string().datetime({ offset: true }).optional(),
+  to: z.string().datetime({ offset: true }).optional(),
+  repair: z.boolean().optional(),
+  stripe_ids: z.array(z.string().regex(/^(sub|in|cs|cus)_[A-Za-z0-9_]{1,250}$/)).min(1).max(1000).optional(),
+  job: z.string().max(100).optional(),
+});
+const RECONCILE_DEFAULT_DAYS = 2;
+const RECONCILE_MAX_DAYS = 400;
 
 /** Events left `received` this long are the sweep's: the live path has had its chance. */
 const SWEEP_AFTER_SECONDS = 60;
@@ -174,10 +199,71 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     deps.waitUntil(task.catch((error) => deps.log("background apply crashed", { event: event.id, error: describe(error) })));
   };
 
-  const redrive = async (request: Request, eventId: string): Promise<Response> => {
-    if (!isServiceRole(request, deps.serviceRoleKey)) {
-      return errorResponse(401, "unauthorized", "Re-driving events needs the service role key.");
+  /** Null when the caller is the service role or an operator, else the 401 or 403 to answer. */
+  const refuseUnlessOperator = async (request: Request, what: string): Promise<Response | null> => {
+    if (isServiceRole(request, deps.serviceRoleKey)) return null;
+    const authorization = request.headers.get("authorization");
+    const operator = authorization && deps.isOperator ? await deps.isOperator(authorization) : null;
+    if (operator === true) return null;
+    if (operator === false) return errorResponse(403, "forbidden", `${what} is for billing operators only.`);
+    return errorResponse(401, "unauthorized", `${what} needs the service role key or an operator's sign-in.`);
+  };
+
+  const readJsonBody = async (request: Request): Promise<{ body: unknown } | { error: Response }> => {
+    const text = await request.text();
+    if (text.trim() === "") return { body: {} };
+    try {
+      return { body: JSON.parse(text) };
+    } catch {
+      return { error: errorResponse(400, "invalid_json", "The body must be JSON (or empty).") };
     }
+  };
+
+  const reconcile = async (request: Request): Promise<Response> => {
+    const refused = await refuseUnlessOperator(request, "Reconciliation");
+    if (refused) return refused;
+    const read = await readJsonBody(request);
+    if ("error" in read) return read.error;
+    const options = reconcileBody.safeParse(read.body);
+    if (!options.success) return errorResponse(400, "invalid_request", describeIssues(options.error));
+    const to = options.data.to ? new Date(options.data.to) : deps.now();
+    const from = options.data.from ? new Date(options.data.from) : new Date(to.getTime() - RECONCILE_DEFAULT_DAYS * 86_400_000);
+    if (!(from < to) || to.getTime() - from.getTime() > RECONCILE_MAX_DAYS * 86_400_000) {
+      return errorResponse(400, "invalid_period", `The period needs from before to, at most ${RECONCILE_MAX_DAYS} days apart.`);
+    }
+    try {
+      let differences: Difference[] = await findDifferences(deps, { from, to });
+      let repairs: RepairOutcome[] = [];
+      if (options.data.repair) {
+        repairs = await repairDifferences(deps, differences, options.data.stripe_ids ? new Set(options.data.stripe_ids) : undefined);
+        // What is left after the repairs, read again: a repair that did not take shows here.
+        if (repairs.length > 0) differences = await findDifferences(deps, { from, to });
+      }
+      if (options.data.job && differences.length > 0) {
+        await deps.rpc("raise_operator_alert", {
+          p_kind: "reconciliation_drift",
+          p_severity: "warning",
+          p_title: "Our records differ from Stripe",
+          p_message: `The daily reconciliation found ${differences.length} difference(s) between ${from.toISOString()} and ${to.toISOString()}. Open Operations > Reconciliation to review and repair them.`,
+          p_data: { from: from.toISOString(), to: to.toISOString(), differences: differences.length, kinds: [...new Set(differences.map((d) => d.kind))] },
+          p_dedupe_key: "reconciliation_drift",
+        });
+      }
+      if (differences.length > 0 || repairs.length > 0) deps.log("reconciled", { differences: differences.length, repairs: repairs.length });
+      return json({ from: from.toISOString(), to: to.toISOString(), differences, repairs });
+    } catch (error) {
+      deps.log("reconciliation failed", { error: describe(error) });
+      if (unavailable(error)) return serviceUnavailable();
+      if (error instanceof Stripe.errors.StripeError) {
+        return errorResponse(502, "stripe_unavailable", "Stripe could not be read right now; nothing was changed. Try again shortly.");
+      }
+      throw error;
+    }
+  };
+
+  const redrive = async (request: Request, eventId: string): Promise<Response> => {
+    const refused = await refuseUnlessOperator(request, "Re-driving events");
+    if (refused) return refused;
     let payload: Stripe.Event;
     try {
       payload = await deps.rpc("redrive_stripe_event", { p_event_id: eventId }) as unknown as Stripe.Event;
@@ -237,6 +323,7 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     if (request.method !== "POST") return errorResponse(405, "method_not_allowed", "Use POST.");
     const pathname = new URL(request.url).pathname;
     if (/\/sweep$/.test(pathname)) return await sweep(request);
+    if (/\/reconcile$/.test(pathname)) return await reconcile(request);
     const redriveMatch = /\/redrive\/(evt_[A-Za-z0-9_]+)$/.exec(pathname);
     if (redriveMatch) return await redrive(request, redriveMatch[1]!);
     const signature = request.headers.get("stripe-signature");

@@ -4,7 +4,7 @@
  */
 import { functionEnv } from "../_shared/env.ts";
 import { preflight } from "../_shared/http.ts";
-import { rpc, serviceClient } from "../_shared/supabase.ts";
+import { rpc, serviceClient, userClient } from "../_shared/supabase.ts";
 import { cryptoProvider, stripeClient } from "../_shared/stripe.ts";
 import { waitUntil } from "../_shared/edge-runtime.ts";
 import { directSql } from "../_shared/direct-sql.ts";
@@ -32,6 +32,11 @@ const handle = createWebhookHandler({
   // Through the Stripe-id lookup (a reference table when sharded), not a scan of organizations.
   // rpc throws a DatabaseFailure, so the database being down is a 503 (Stripe retries).
   organizationOfCustomer: (customerId) => rpc(db, "organization_of_stripe_customer", { p_stripe_customer_id: customerId }),
+  // The caller's own token asks the database; anything that is not a signed-in user fails the call.
+  isOperator: async (authorization) => {
+    const { data, error } = await userClient(authorization).rpc("is_billing_operator");
+    return error ? null : data === true;
+  },
   log: (message, fields) => console.log(JSON.stringify({ message, ...fields })),
 });
 

@@ -15,6 +15,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { externalDatabaseUrl, prepareDatabase } from "../stack/database.ts";
 import { ensureDemoAccount, type DemoAccount } from "../stack/demo.ts";
+import { ensureOperatorLogin, type OperatorLogin } from "../stack/operator-login.ts";
 import { localStateDir } from "../shared/paths.ts";
 import { clusterDataDir, devClusterOptions, isClusterRunning, startCluster, stopCluster } from "../stack/postgres.ts";
 import { startStack, type RunningStack } from "../stack/services.ts";
@@ -40,7 +41,7 @@ function step(message: string): void {
   console.log(`• ${message}`);
 }
 
-function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: string): string {
+function summary(stack: RunningStack, demo: DemoAccount | undefined, operator: OperatorLogin | undefined, envFile: string): string {
   const lines = [
     "",
     "The product is running locally.",
@@ -69,6 +70,9 @@ function summary(stack: RunningStack, demo: DemoAccount | undefined, envFile: st
   );
   if (demo) {
     lines.push("", `  Demo login           ${demo.email} / ${demo.password}  (owner of "${demo.organizationName}", ${demo.organizationId})`);
+  }
+  if (operator) {
+    lines.push(`  Operator login       ${operator.email} / ${operator.password}  (the operator console: ${stack.dashboardUrl ?? "the dashboard"}/operator)`);
   }
   lines.push("", `  These values are in ${envFile}.`, "", "Press Ctrl-C to stop everything.");
   return lines.join("\n");
@@ -126,9 +130,11 @@ async function main(): Promise<void> {
     step("Applying platform bootstrap (local only), migrations and seed...");
     await prepareDatabase(databaseUrl);
     let demo: DemoAccount | undefined;
+    let operator: OperatorLogin | undefined;
     if (!external) {
-      step("Ensuring the demo login...");
+      step("Ensuring the demo and operator logins...");
       demo = await ensureDemoAccount(databaseUrl);
+      operator = await ensureOperatorLogin(databaseUrl);
     }
     stack = await startStack({
       databaseUrl,
@@ -144,7 +150,7 @@ async function main(): Promise<void> {
     });
     const envFile = path.join(stateDir, ".env");
     await writeFile(envFile, Object.entries(stack.env).map(([k, v]) => envLine(k, v)).join("\n") + "\n");
-    console.log(summary(stack, demo, envFile));
+    console.log(summary(stack, demo, operator, envFile));
     console.log(`\nReady in ${((Date.now() - started) / 1000).toFixed(1)}s.`);
   };
 

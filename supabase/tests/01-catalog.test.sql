@@ -128,12 +128,15 @@ select results_eq(
       where n.nspname = 'public'
         and pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
       order by 1 $$,
-  $$ values ('add_organization_member'), ('consume_credits'), ('consume_credits_batch'), ('create_organization'),
-            ('dismiss_billing_alert'), ('get_credit_balance'), ('get_spend_limit'), ('release_reservation'),
-            ('remove_organization_member'), ('reserve_credits'), ('set_auto_top_up'), ('set_credit_precedence'),
+  $$ values ('add_organization_member'), ('adjust_credits'), ('consume_credits'), ('consume_credits_batch'), ('create_organization'),
+            ('dismiss_billing_alert'), ('dismiss_operator_alert'), ('get_credit_balance'), ('get_spend_limit'), ('is_billing_operator'),
+            ('operator_alerts'), ('operator_consumption'), ('operator_export_history'), ('operator_export_ledger'),
+            ('operator_job_runs'), ('operator_mrr_trend'), ('operator_notifications'), ('operator_organization'), ('operator_organizations'),
+            ('operator_overview'), ('operator_retry_notification'), ('operator_stripe_events'), ('operator_top_consumers'),
+            ('release_reservation'), ('remove_organization_member'), ('reserve_credits'), ('set_auto_top_up'), ('set_credit_precedence'),
             ('set_low_balance_threshold'), ('set_spend_limit'), ('settle_reservation'), ('trial_eligibility'),
             ('update_organization_member_role') $$,
-  'signed-in users can execute exactly the member-facing functions in public (no grant, expiry, allocation, refund or history writer)'
+  'signed-in users can execute exactly the member-facing functions and the operator functions (which check for an operator first) in public (no grant, expiry, allocation, refund or history writer)'
 );
 
 select is_empty(

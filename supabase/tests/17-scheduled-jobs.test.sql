@@ -28,8 +28,9 @@ select results_eq(
             ('expire_credits', '* * * * *', 'sql', 'select public.expire_credits()', true),
             ('expire_reservations', '* * * * *', 'sql', 'select public.expire_reservations()', true),
             ('prune_job_runs', '17 3 * * *', 'sql', 'select private.prune_job_runs()', true),
+            ('reconcile_stripe', '41 4 * * *', 'function', 'stripe-webhook/reconcile', true),
             ('stripe_inbox_sweep', '* * * * *', 'function', 'stripe-webhook/sweep', true) $$,
-  'every job is defined once with its schedule: expiry sweeps (credits, reservations) and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, auto top-up every 10 seconds, pruning daily'
+  'every job is defined once with its schedule: expiry sweeps (credits, reservations) and inbox sweep every minute, unusual usage hourly, notifications every 5 seconds, auto top-up every 10 seconds, pruning and reconciliation daily'
 );
 select throws_ok(
   $$ insert into private.scheduled_jobs (name, schedule, description, kind, sql_command)

@@ -6,59 +6,7 @@ export type Database = {
   
   "public": {
           Tables: {
-            "auto_top_up_settings": {
-                  Row: {
-                    "consecutive_failures": number,"created_at": string,"credit_product_id": string,"disabled_reason": string | null,"enabled": boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at": string,"updated_by": string | null
-                  }
-                  ComputedFields: never
-                  Insert: {
-                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id": string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at"?: string,"updated_by"?: string | null
-                  }
-                  Update: {
-                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id"?: string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit"?: number,"organization_id"?: string,"threshold"?: number,"updated_at"?: string,"updated_by"?: string | null
-                  }
-                  Relationships: [
-                    {
-      foreignKeyName: "auto_top_up_settings_credit_product_id_fkey"
-      columns: ["credit_product_id"]
-isOneToOne: false
-      referencedRelation: "credit_products"
-      referencedColumns: ["id"]
-    },{
-      foreignKeyName: "auto_top_up_settings_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: true
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
-                  ]
-                },"auto_top_ups": {
-                  Row: {
-                    "amount": number,"attempted_at": string | null,"authentication_url": string | null,"balance_at_claim": number,"created_at": string,"credit_product_id": string,"credits": number,"currency": string,"failure_code": string | null,"failure_message": string | null,"finished_at": string | null,"id": string,"idempotency_key": string | null,"organization_id": string,"status": Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id": string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at": string
-                  }
-                  ComputedFields: never
-                  Insert: {
-                    "amount": number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim": number,"created_at"?: string,"credit_product_id": string,"credits": number,"currency": string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id": string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at"?: string
-                  }
-                  Update: {
-                    "amount"?: number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim"?: number,"created_at"?: string,"credit_product_id"?: string,"credits"?: number,"currency"?: string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id"?: string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id"?: string,"threshold"?: number,"updated_at"?: string
-                  }
-                  Relationships: [
-                    {
-      foreignKeyName: "auto_top_ups_credit_product_id_fkey"
-      columns: ["credit_product_id"]
-isOneToOne: false
-      referencedRelation: "credit_products"
-      referencedColumns: ["id"]
-    },{
-      foreignKeyName: "auto_top_ups_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
-                  ]
-                },"billing_alerts": {
+            "billing_alerts": {
                   Row: {
                     "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message": string,"organization_id": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
@@ -98,25 +46,33 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
-                },"cards_on_file": {
+                },"billing_operator_alerts": {
                   Row: {
-                    "brand": string | null,"exp_month": number | null,"exp_year": number | null,"last4": string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id": string | null,"updated_at": string
+                    "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["operator_alert_kind"],"message": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind": Database["public"]['Enums']["operator_alert_kind"],"message"?: string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
                   Update: {
-                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at"?: string,"organization_id"?: string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind"?: Database["public"]['Enums']["operator_alert_kind"],"message"?: string,"severity"?: Database["public"]['Enums']["billing_alert_severity"],"title"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "cards_on_file_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: true
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
+                  ]
+                },"billing_operators": {
+                  Row: {
+                    "created_at": string,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"user_id": string
+                  }
+                  Update: {
+                    "created_at"?: string,"user_id"?: string
+                  }
+                  Relationships: [
+                    
                   ]
                 },"credit_clawbacks": {
                   Row: {
@@ -490,14 +446,17 @@ isOneToOne: false
                 }
           }
           Functions: {
-            "add_organization_member":
+            "add_billing_operator":
+{ Args: { "p_user_id": string }; Returns: undefined
+                           },
+"add_organization_member":
 { Args: { "p_organization_id": string,"p_role"?: string,"p_user_id": string }; Returns: undefined
+                           },
+"adjust_credits":
+{ Args: { "p_amount": number,"p_expires_at"?: string,"p_organization_id": string,"p_reason": string,"p_source": string }; Returns: Json
                            },
 "allocate_subscription_credits":
 { Args: { "p_credits": number,"p_invoice_id": string,"p_organization_id": string,"p_period_end": string,"p_period_start": string,"p_subscription_id"?: string }; Returns: Json
-                           },
-"apply_card_on_file":
-{ Args: { "p_brand": string,"p_event_id": string,"p_exp_month": number,"p_exp_year": number,"p_last4": string,"p_observed_at": string,"p_organization_id": string,"p_payment_method_id": string }; Returns: undefined
                            },
 "apply_charge_refunded":
 { Args: { "p_charge_amount": number,"p_checkout_session_id": string,"p_details"?: Json,"p_event_id": string,"p_organization_id": string,"p_refunds": Json,"p_total_refunded": number }; Returns: Json
@@ -523,12 +482,6 @@ isOneToOne: false
 "apply_invoice_payment_failed_with_subscription":
 { Args: { "p_amount_due": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_failed_at": string,"p_grace_period": string,"p_invoice_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
-"apply_payment_intent_failed":
-{ Args: { "p_authentication_url"?: string,"p_event_id": string,"p_failure_code": string,"p_failure_message": string,"p_occurred_at"?: string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
-                           },
-"apply_payment_intent_succeeded":
-{ Args: { "p_amount": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_occurred_at": string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
-                           },
 "apply_stripe_subscription":
 { Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
@@ -540,11 +493,6 @@ isOneToOne: false
                            },
 "billing_overview":
 { Args: { "p_from": string,"p_to": string }; Returns: Json
-                           },
-"claim_auto_top_ups":
-{ Args: { "p_limit"?: number }; Returns: {
-              "amount": number,"credits": number,"currency": string,"idempotency_key": string,"organization_id": string,"product_code": string,"stripe_customer_id": string,"stripe_payment_intent_id": string,"stripe_payment_method_id": string,"top_up_id": string
-            }[]
                            },
 "claim_notification_emails":
 { Args: { "p_limit"?: number,"p_now"?: string }; Returns: {
@@ -576,6 +524,9 @@ isOneToOne: false
 "dismiss_billing_alert":
 { Args: { "p_alert_id": string }; Returns: undefined
                            },
+"dismiss_operator_alert":
+{ Args: { "p_alert_id": string }; Returns: undefined
+                           },
 "expire_credits":
 { Args: Record<PropertyKey, never>; Returns: number
                            },
@@ -588,17 +539,94 @@ isOneToOne: false
 "grant_credits":
 { Args: { "p_amount": number,"p_expires_at"?: string,"p_organization_id": string,"p_reference"?: string,"p_source": string }; Returns: Json
                            },
+"is_billing_operator":
+{ Args: Record<PropertyKey, never>; Returns: boolean
+                           },
 "link_stripe_customer":
 { Args: { "p_event_id": string,"p_organization_id": string,"p_stripe_customer_id": string }; Returns: undefined
                            },
 "note_stripe_event_failure":
 { Args: { "p_error": string,"p_event_id": string }; Returns: undefined
                            },
+"operator_alerts":
+{ Args: { "p_include_dismissed"?: boolean }; Returns: {
+              "created_at": string,
+"data": NonNullable<Json>,
+"dedupe_key": string | null,
+"dismissed_at": string | null,
+"dismissed_by": string | null,
+"id": string,
+"kind": Database["public"]['Enums']["operator_alert_kind"],
+"message": string,
+"severity": Database["public"]['Enums']["billing_alert_severity"],
+"title": string
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "billing_operator_alerts"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"operator_consumption":
+{ Args: { "p_from": string,"p_to": string }; Returns: {
+              "credits": number,"day": string,"event_key": string,"events": number
+            }[]
+                           },
+"operator_export_history":
+{ Args: { "p_from": string,"p_organization_id": string,"p_to": string }; Returns: {
+              "amount": number,"currency": string,"description": string,"id": string,"invoice_url": string,"kind": string,"occurred_at": string,"organization_id": string,"organization_name": string,"receipt_url": string,"status": string,"stripe_reference": string
+            }[]
+                           },
+"operator_export_ledger":
+{ Args: { "p_from": string,"p_organization_id": string,"p_to": string }; Returns: {
+              "actor_email": string,"actor_id": string,"amount": number,"balance_after": number,"created_at": string,"description": string,"event_key": string,"id": number,"kind": string,"organization_id": string,"organization_name": string,"reference": string,"source": string
+            }[]
+                           },
+"operator_job_runs":
+{ Args: { "p_limit"?: number }; Returns: Json
+                           },
+"operator_mrr_trend":
+{ Args: { "p_from": string,"p_to": string }; Returns: {
+              "amount": number,"currency": string,"day": string
+            }[]
+                           },
+"operator_notifications":
+{ Args: { "p_limit"?: number,"p_status"?: string }; Returns: {
+              "attempts": number,"channel": string,"created_at": string,"delivered_at": string,"id": string,"last_attempt_at": string,"last_error": string,"next_attempt_at": string,"organization_id": string,"recipient": string,"status": string,"type": string
+            }[]
+                           },
+"operator_organization":
+{ Args: { "p_organization_id": string }; Returns: Json
+                           },
+"operator_organizations":
+{ Args: { "p_descending"?: boolean,"p_limit"?: number,"p_offset"?: number,"p_search"?: string,"p_sort"?: string }; Returns: {
+              "balance": number,"billing_interval": string,"consumed_this_month": number,"created_at": string,"last_payment_amount": number,"last_payment_at": string,"last_payment_currency": string,"last_payment_status": string,"name": string,"organization_id": string,"plan_code": string,"plan_name": string,"status": string,"stripe_customer_id": string,"total_count": number
+            }[]
+                           },
+"operator_overview":
+{ Args: { "p_from": string,"p_to": string }; Returns: Json
+                           },
+"operator_retry_notification":
+{ Args: { "p_channel": string,"p_id": string }; Returns: undefined
+                           },
+"operator_stripe_events":
+{ Args: { "p_limit"?: number,"p_status"?: string }; Returns: {
+              "attempts": number,"id": string,"last_error": string,"organization_id": string,"processed_at": string,"received_at": string,"status": string,"stripe_created_at": string,"type": string
+            }[]
+                           },
+"operator_top_consumers":
+{ Args: { "p_from": string,"p_limit"?: number,"p_to": string }; Returns: {
+              "credits": number,"events": number,"name": string,"organization_id": string
+            }[]
+                           },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
                            },
-"record_auto_top_up_payment_intent":
-{ Args: { "p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: undefined
+"raise_operator_alert":
+{ Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_severity": string,"p_title": string }; Returns: string
+                           },
+"reconciliation_records":
+{ Args: { "p_customer_ids": (string)[],"p_references": (string)[],"p_stripe_subscription_ids": (string)[] }; Returns: Json
                            },
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
@@ -633,9 +661,6 @@ isOneToOne: false
 "schedule_jobs":
 { Args: Record<PropertyKey, never>; Returns: Json
                            },
-"set_auto_top_up":
-{ Args: { "p_monthly_limit"?: number,"p_organization_id": string,"p_product_code": string,"p_threshold": number }; Returns: undefined
-                           },
 "set_credit_precedence":
 { Args: { "p_organization_id": string,"p_policy": string }; Returns: undefined
                            },
@@ -652,7 +677,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "auto_top_up_status": "pending"|"processing"|"requires_action"|"succeeded"|"failed","billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed"|"auto_top_up_failed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","operator_alert_kind": "reconciliation_drift","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -768,7 +793,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "auto_top_up_status": ["pending", "processing", "requires_action", "succeeded", "failed"],"billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed", "auto_top_up_failed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"operator_alert_kind": ["reconciliation_drift"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const

@@ -49,6 +49,17 @@ export function stackUnderTest(): StackUrls {
   };
 }
 
+/**
+ * The service role key of the stack under test, for setting up what only the platform may
+ * (appointing an operator): TEST_SUPABASE_SERVICE_ROLE_KEY (npm test) or `npm start`'s .env.
+ */
+export function serviceRoleKeyUnderTest(): string {
+  const stateDir = path.resolve(repoRoot, process.env.LOCAL_STATE_DIR || ".local");
+  const key = process.env.TEST_SUPABASE_SERVICE_ROLE_KEY || readDotEnv(path.join(stateDir, ".env")).SUPABASE_SERVICE_ROLE_KEY;
+  if (!key) throw new Error("TEST_SUPABASE_SERVICE_ROLE_KEY is not set and npm start's .env has no SUPABASE_SERVICE_ROLE_KEY.");
+  return key;
+}
+
 /** Debian's Chromium (apt package `chromium`); `npx playwright install` cannot work here. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 

@@ -60,7 +60,7 @@ describe("the local scheduler", () => {
     try {
       assert.deepEqual(
         running.jobs.map((job) => `${job.name} ${job.schedule}`),
-        ["auto_top_up 10 seconds", "deliver_notifications 5 seconds", "detect_unusual_usage 0 * * * *", "expire_credits * * * * *", "prune_job_runs 17 3 * * *", "stripe_inbox_sweep * * * * *"],
+        ["auto_top_up 10 seconds", "deliver_notifications 5 seconds", "detect_unusual_usage 0 * * * *", "expire_credits * * * * *", "expire_reservations * * * * *", "prune_job_runs 17 3 * * *", "reconcile_stripe 41 4 * * *", "stripe_inbox_sweep * * * * *"],
       );
     } finally {
       await running.stop();

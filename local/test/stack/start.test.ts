@@ -44,7 +44,7 @@ class NoRealtime {
   }
 }
 
-test("npm start brings the stack up on the given ports, prints a working demo login, and Ctrl-C stops it all", { timeout: 180_000 }, async () => {
+test("npm start brings the stack up on the given ports, prints a working demo login and operator login, and Ctrl-C stops it all", { timeout: 180_000 }, async () => {
   stateDir = await mkdtemp(path.join(tmpdir(), "billing-start-"));
   // Postgres runs as its own system user when we are root; it must be able to enter the directory.
   await chmod(stateDir, 0o755);
@@ -87,6 +87,17 @@ test("npm start brings the stack up on the given ports, prints a working demo lo
   const orgId = (orgs.data as Array<{ id: string }>)[0]!.id;
   const balance = await supabase.rpc("get_credit_balance", { p_organization_id: orgId });
   assert.ok((balance.data as { total: number }).total > 0, "the demo organization has credits");
+
+  const operatorLogin = /Operator login\s+(\S+) \/ (\S+)/.exec(out);
+  assert.ok(operatorLogin, "prints an operator login");
+  assert.deepEqual([operatorLogin[1], operatorLogin[2]], ["operator@example.com", "operator-password"]);
+  await supabase.auth.signOut();
+  const operatorSignIn = await supabase.auth.signInWithPassword({ email: operatorLogin[1]!, password: operatorLogin[2]! });
+  assert.equal(operatorSignIn.error, null, "the operator login works through supabase-js");
+  assert.equal((await supabase.rpc("is_billing_operator")).data, true, "the operator login is a billing operator");
+  const operatorOrganizations = await supabase.rpc("operator_organizations", { p_search: orgId });
+  assert.equal((operatorOrganizations.data as Array<{ organization_id: string }>)[0]?.organization_id, orgId,
+    "the operator finds the demo organization");
 
   const second = startCommand(env);
   assert.notEqual(await second.exited, 0, "a second npm start fails");

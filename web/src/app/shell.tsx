@@ -1,5 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { EmptyState, ErrorState, Loading } from "@/components/status";
 import { AuthScreen } from "@/features/auth/components/auth-screen";
 import { BillingPage } from "@/features/billing/components/billing-page";
@@ -10,6 +10,14 @@ import { errorMessage } from "@/lib/errors";
 import { useBackend } from "@/lib/supabase";
 
 const SELECTED_KEY = "billing.selectedOrganization";
+
+// The operator console is a chunk of its own: members never download it.
+const OperatorConsole = lazy(() => import("@/features/operator/components/operator-console"));
+
+/** The operator console lives at /operator (and below); everything else is the members' dashboard. */
+function isOperatorPath(pathname: string): boolean {
+  return /^\/operator(\/|$)/.test(pathname);
+}
 
 function SignedIn({ userId, email }: { userId: string; email: string }) {
   const { supabase } = useBackend();
@@ -69,10 +77,20 @@ function SignedIn({ userId, email }: { userId: string; email: string }) {
   );
 }
 
-/** Signed out: the auth screen; signed in: organization switcher and the Billing page. */
+/**
+ * Signed out: the auth screen; signed in: organization switcher and the Billing page, or the
+ * operator console at /operator.
+ */
 export function AppShell() {
   const { isLoading, user } = useAuth();
   if (isLoading) return <Loading label="Restoring your session…" />;
   if (!user) return <AuthScreen />;
+  if (isOperatorPath(window.location.pathname)) {
+    return (
+      <Suspense fallback={<Loading label="Loading the operator console…" />}>
+        <OperatorConsole key={user.id} userId={user.id} email={user.email ?? ""} />
+      </Suspense>
+    );
+  }
   return <SignedIn key={user.id} userId={user.id} email={user.email ?? ""} />;
 }

@@ -153,6 +153,7 @@ function Ledger({ organizationId }: { organizationId: string }) {
                     <td>
                       {humanize(row.kind)}
                       {row.event_key ? <small className="muted"> {row.event_key}</small> : null}
+                      {row.kind === "adjustment" && row.description ? <small className="muted"> {row.description}</small> : null}
                     </td>
                     <td>{row.source}</td>
                     <td className={`num ${row.amount < 0 ? "negative" : "positive"}`}>{formatCreditDelta(row.amount)}</td>
