@@ -4,6 +4,7 @@ import type { OrganizationRole } from "@/types/billing";
 import { OverviewTab } from "../overview/components/overview-tab";
 import { parseReturnFromStripe, RETURN_FROM_STRIPE_PARAMS, type ReturnFromStripe } from "../api/checkout-return";
 import { ReturnFromStripeBanner } from "./return-from-stripe";
+import { ActionAlertBanners } from "../alerts/action-alert-banners";
 import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
@@ -56,6 +57,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
         Organization ID <code>{organizationId}</code> (the <code>organization_id</code> your services send to the billing API)
       </p>
       {returned ? <ReturnFromStripeBanner organizationId={organizationId} returned={returned} onDismiss={() => setReturned(null)} /> : null}
+      <ActionAlertBanners organizationId={organizationId} role={role} onOpenCredits={() => select("credits", true)} />
       <div role="tablist" aria-label="Billing sections" className="tabs" onKeyDown={onKeyDown}>
         {TABS.map((t) => (
           <button
