@@ -1,4 +1,4 @@
-import { act, screen, waitFor } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 import { json, renderWithBackend, type FakeHandler } from "@/test/fake-backend";
@@ -45,3 +45,35 @@ describe("the URL names the tab", () => {
     await waitFor(() => expect(screen.getByRole("tab", { name: "History" })).toHaveAttribute("aria-selected", "true"));
   });
 });
+
+describe("alerts that need action", () => {
+  it("a past-due subscription and a low balance are banners at the top with their actions", async () => {
+    renderWithBackend(<BillingPage organizationId={ORG} role="owner" />, (request) => {
+      if (request.path === "/rest/v1/organization_subscriptions") return json([subscription({ status: "past_due", grace_period_end: "2026-12-08T12:00:00Z" })]);
+      if (request.path === "/rest/v1/organizations") return json({ low_balance_threshold: 500 });
+      if (request.path === "/rest/v1/rpc/get_credit_balance") return json({ total: 100, purchased: 100, subscription: 0, next_expiry_at: null, expiring_amount: 0 });
+      return quietBackend(request);
+    });
+    const banners = within(await screen.findByRole("list", { name: "Needs action" }));
+    expect(await banners.findByText("Your last payment failed.")).toBeInTheDocument();
+    expect(await banners.findByText(/The balance is 100 credits, below your alert threshold of 500 credits\./)).toBeInTheDocument();
+
+    await userEvent.click(banners.getByRole("button", { name: "Buy credits" }));
+    expect(screen.getByRole("tab", { name: "Credits" })).toHaveAttribute("aria-selected", "true");
+    expect(window.location.search).toBe("?tab=credits");
+
+    await userEvent.click(banners.getByRole("button", { name: "Update payment method" }));
+    // The test has no session, so the portal call stops at "sign in again": the button did ask for the portal.
+    expect(await banners.findByRole("alert")).toHaveTextContent("Your session has ended. Sign in again.");
+  });
+
+  it("members see the alert and who can act, without buttons", async () => {
+    renderWithBackend(<BillingPage organizationId={ORG} role="member" />, (request) =>
+      request.path === "/rest/v1/organization_subscriptions" ? json([subscription({ status: "unpaid" })]) : quietBackend(request),
+    );
+    const banners = within(await screen.findByRole("list", { name: "Needs action" }));
+    expect(banners.getByText(/An owner or admin of this organization can act on it\./)).toBeInTheDocument();
+    expect(banners.queryByRole("button")).toBeNull();
+  });
+});
+
