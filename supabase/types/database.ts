@@ -6,7 +6,59 @@ export type Database = {
   
   "public": {
           Tables: {
-            "billing_alerts": {
+            "auto_top_up_settings": {
+                  Row: {
+                    "consecutive_failures": number,"created_at": string,"credit_product_id": string,"disabled_reason": string | null,"enabled": boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at": string,"updated_by": string | null
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id": string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit": number,"organization_id": string,"threshold": number,"updated_at"?: string,"updated_by"?: string | null
+                  }
+                  Update: {
+                    "consecutive_failures"?: number,"created_at"?: string,"credit_product_id"?: string,"disabled_reason"?: string | null,"enabled"?: boolean,"monthly_limit"?: number,"organization_id"?: string,"threshold"?: number,"updated_at"?: string,"updated_by"?: string | null
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "auto_top_up_settings_credit_product_id_fkey"
+      columns: ["credit_product_id"]
+isOneToOne: false
+      referencedRelation: "credit_products"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "auto_top_up_settings_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: true
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"auto_top_ups": {
+                  Row: {
+                    "amount": number,"attempted_at": string | null,"authentication_url": string | null,"balance_at_claim": number,"created_at": string,"credit_product_id": string,"credits": number,"currency": string,"failure_code": string | null,"failure_message": string | null,"finished_at": string | null,"id": string,"idempotency_key": string | null,"organization_id": string,"status": Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id": string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "amount": number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim": number,"created_at"?: string,"credit_product_id": string,"credits": number,"currency": string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id": string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id": string,"threshold": number,"updated_at"?: string
+                  }
+                  Update: {
+                    "amount"?: number,"attempted_at"?: string | null,"authentication_url"?: string | null,"balance_at_claim"?: number,"created_at"?: string,"credit_product_id"?: string,"credits"?: number,"currency"?: string,"failure_code"?: string | null,"failure_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: never,"organization_id"?: string,"status"?: Database["public"]['Enums']["auto_top_up_status"],"stripe_payment_intent_id"?: string | null,"stripe_payment_method_id"?: string,"threshold"?: number,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "auto_top_ups_credit_product_id_fkey"
+      columns: ["credit_product_id"]
+isOneToOne: false
+      referencedRelation: "credit_products"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "auto_top_ups_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"billing_alerts": {
                   Row: {
                     "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message": string,"organization_id": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
@@ -74,6 +126,26 @@ isOneToOne: false
                   Relationships: [
                     
                   ]
+                },"cards_on_file": {
+                  Row: {
+                    "brand": string | null,"exp_month": number | null,"exp_year": number | null,"last4": string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id": string | null,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at": string,"organization_id": string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                  }
+                  Update: {
+                    "brand"?: string | null,"exp_month"?: number | null,"exp_year"?: number | null,"last4"?: string | null,"observed_at"?: string,"organization_id"?: string,"stripe_payment_method_id"?: string | null,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "cards_on_file_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: true
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
                 },"credit_clawbacks": {
                   Row: {
                     "clawed_back": number,"created_at": string,"id": string,"organization_id": string,"purchase_reference": string | null,"refund_id": string,"requested": number,"shortfall": number | null
@@ -96,14 +168,14 @@ isOneToOne: false
                   ]
                 },"credit_consumptions": {
                   Row: {
-                    "actor_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id": string | null,"batch_id": string | null,"created_at": string,"credits": number,"event_key": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id": string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"result": NonNullable<Json>,"subscription_used": number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits": number,"event_key": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"purchased_used": number,"quantity": number,"reservation_id"?: string | null,"result": NonNullable<Json>,"subscription_used": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"result"?: NonNullable<Json>,"subscription_used"?: number
+                    "actor_id"?: string | null,"batch_id"?: string | null,"created_at"?: string,"credits"?: number,"event_key"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"purchased_used"?: number,"quantity"?: number,"reservation_id"?: string | null,"result"?: NonNullable<Json>,"subscription_used"?: number
                   }
                   Relationships: [
                     {
@@ -148,10 +220,10 @@ isOneToOne: false
       referencedColumns: ["id"]
     },{
       foreignKeyName: "credit_lots_subscription_id_fkey"
-      columns: ["subscription_id"]
+      columns: ["subscription_id","organization_id"]
 isOneToOne: false
       referencedRelation: "organization_subscriptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"credit_products": {
@@ -168,30 +240,70 @@ isOneToOne: false
                   Relationships: [
                     
                   ]
-                },"credit_transactions": {
+                },"credit_reservations": {
                   Row: {
-                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id": string | null,"closed_at": string | null,"consumption_id": string | null,"created_at": string,"credits": number,"credits_consumed": number | null,"event_key": string,"expires_at": string,"id": string,"idempotency_key": string | null,"metadata": NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity": number | null,"status": Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits": number,"credits_consumed"?: number | null,"event_key": string,"expires_at": string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id": string,"precedence": Database["public"]['Enums']["credit_precedence"],"quantity": number,"result": NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds": number,"unit_cost": number
                   }
                   Update: {
-                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
+                    "actor_id"?: string | null,"closed_at"?: string | null,"consumption_id"?: string | null,"created_at"?: string,"credits"?: number,"credits_consumed"?: number | null,"event_key"?: string,"expires_at"?: string,"id"?: string,"idempotency_key"?: string | null,"metadata"?: NonNullable<Json>,"organization_id"?: string,"precedence"?: Database["public"]['Enums']["credit_precedence"],"quantity"?: number,"result"?: NonNullable<Json>,"settled_quantity"?: number | null,"status"?: Database["public"]['Enums']["credit_reservation_status"],"ttl_seconds"?: number,"unit_cost"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_reservations_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_spend_months": {
+                  Row: {
+                    "consumed_credits": number,"limit_reached_at": string | null,"month_start": string,"organization_id": string,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start": string,"organization_id": string,"updated_at"?: string
+                  }
+                  Update: {
+                    "consumed_credits"?: number,"limit_reached_at"?: string | null,"month_start"?: string,"organization_id"?: string,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "credit_spend_months_organization_id_fkey"
+      columns: ["organization_id"]
+isOneToOne: false
+      referencedRelation: "organizations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"credit_transactions": {
+                  Row: {
+                    "actor_id": string | null,"amount": number,"balance_after": number,"consumption_id": string | null,"created_at": string,"description": string,"event_key": string | null,"id": number,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference": string | null,"reservation_id": string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "actor_id"?: string | null,"amount": number,"balance_after": number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind": Database["public"]['Enums']["credit_transaction_kind"],"lot_id": number,"organization_id": string,"reference"?: string | null,"reservation_id"?: string | null,"source": Database["public"]['Enums']["credit_source"]
+                  }
+                  Update: {
+                    "actor_id"?: string | null,"amount"?: number,"balance_after"?: number,"consumption_id"?: string | null,"created_at"?: string,"description"?: string,"event_key"?: string | null,"id"?: never,"kind"?: Database["public"]['Enums']["credit_transaction_kind"],"lot_id"?: number,"organization_id"?: string,"reference"?: string | null,"reservation_id"?: string | null,"source"?: Database["public"]['Enums']["credit_source"]
                   }
                   Relationships: [
                     {
       foreignKeyName: "credit_transactions_consumption_id_fkey"
-      columns: ["consumption_id"]
+      columns: ["consumption_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_consumptions"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_lot_id_fkey"
-      columns: ["lot_id"]
+      columns: ["lot_id","organization_id"]
 isOneToOne: false
       referencedRelation: "credit_lots"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "credit_transactions_organization_id_fkey"
       columns: ["organization_id"]
@@ -216,28 +328,28 @@ isOneToOne: false
                   ]
                 },"notification_attempts": {
                   Row: {
-                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"response_status": number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id": string | null,"error": string | null,"id": number,"notification_id": string | null,"organization_id": string,"response_status": number | null,"succeeded": boolean
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded": boolean
+                    "attempt": number,"attempted_at": string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id": string,"response_status"?: number | null,"succeeded": boolean
                   }
                   Update: {
-                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"response_status"?: number | null,"succeeded"?: boolean
+                    "attempt"?: number,"attempted_at"?: string,"email_id"?: string | null,"error"?: string | null,"id"?: never,"notification_id"?: string | null,"organization_id"?: string,"response_status"?: number | null,"succeeded"?: boolean
                   }
                   Relationships: [
                     {
       foreignKeyName: "notification_attempts_email_id_fkey"
-      columns: ["email_id"]
+      columns: ["email_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notification_emails"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_attempts_notification_id_fkey"
-      columns: ["notification_id"]
+      columns: ["notification_id","organization_id"]
 isOneToOne: false
       referencedRelation: "notifications"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     }
                   ]
                 },"notification_emails": {
@@ -254,10 +366,10 @@ isOneToOne: false
                   Relationships: [
                     {
       foreignKeyName: "notification_emails_alert_id_fkey"
-      columns: ["alert_id"]
+      columns: ["alert_id","organization_id"]
 isOneToOne: false
       referencedRelation: "billing_alerts"
-      referencedColumns: ["id"]
+      referencedColumns: ["id","organization_id"]
     },{
       foreignKeyName: "notification_emails_organization_id_fkey"
       columns: ["organization_id"]
@@ -334,14 +446,14 @@ isOneToOne: false
                   ]
                 },"organizations": {
                   Row: {
-                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"name": string,"stripe_customer_id": string | null,"updated_at": string
+                    "created_at": string,"created_by": string | null,"credit_precedence": Database["public"]['Enums']["credit_precedence"],"id": string,"low_balance_threshold": number,"monthly_spend_limit": number | null,"name": string,"stripe_customer_id": string | null,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name": string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Update: {
-                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
+                    "created_at"?: string,"created_by"?: string | null,"credit_precedence"?: Database["public"]['Enums']["credit_precedence"],"id"?: string,"low_balance_threshold"?: number,"monthly_spend_limit"?: number | null,"name"?: string,"stripe_customer_id"?: string | null,"updated_at"?: string
                   }
                   Relationships: [
                     
@@ -358,13 +470,7 @@ isOneToOne: false
                     "attempts"?: number,"id"?: string,"last_attempted_at"?: string | null,"last_error"?: string | null,"livemode"?: boolean,"organization_id"?: string | null,"payload"?: NonNullable<Json>,"processed_at"?: string | null,"received_at"?: string,"status"?: Database["public"]['Enums']["stripe_event_status"],"stripe_created_at"?: string,"type"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "stripe_events_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"subscription_plans": {
                   Row: {
@@ -392,13 +498,7 @@ isOneToOne: false
                     "created_at"?: string,"grants_allowance"?: boolean,"id"?: string,"organization_id"?: string | null,"stripe_subscription_id"?: string,"trial_start"?: string
                   }
                   Relationships: [
-                    {
-      foreignKeyName: "subscription_trials_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    }
+                    
                   ]
                 },"trial_owners": {
                   Row: {
@@ -413,12 +513,6 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "trial_owners_organization_id_fkey"
-      columns: ["organization_id"]
-isOneToOne: false
-      referencedRelation: "organizations"
-      referencedColumns: ["id"]
-    },{
       foreignKeyName: "trial_owners_subscription_trial_id_fkey"
       columns: ["subscription_trial_id"]
 isOneToOne: false
@@ -458,6 +552,9 @@ isOneToOne: false
 "allocate_subscription_credits":
 { Args: { "p_credits": number,"p_invoice_id": string,"p_organization_id": string,"p_period_end": string,"p_period_start": string,"p_subscription_id"?: string }; Returns: Json
                            },
+"apply_card_on_file":
+{ Args: { "p_brand": string,"p_event_id": string,"p_exp_month": number,"p_exp_year": number,"p_last4": string,"p_observed_at": string,"p_organization_id": string,"p_payment_method_id": string }; Returns: undefined
+                           },
 "apply_charge_refunded":
 { Args: { "p_charge_amount": number,"p_checkout_session_id": string,"p_details"?: Json,"p_event_id": string,"p_organization_id": string,"p_refunds": Json,"p_total_refunded": number }; Returns: Json
                            },
@@ -482,6 +579,12 @@ isOneToOne: false
 "apply_invoice_payment_failed_with_subscription":
 { Args: { "p_amount_due": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_failed_at": string,"p_grace_period": string,"p_invoice_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
+"apply_payment_intent_failed":
+{ Args: { "p_authentication_url"?: string,"p_event_id": string,"p_failure_code": string,"p_failure_message": string,"p_occurred_at"?: string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
+                           },
+"apply_payment_intent_succeeded":
+{ Args: { "p_amount": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_occurred_at": string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
+                           },
 "apply_stripe_subscription":
 { Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
@@ -493,6 +596,11 @@ isOneToOne: false
                            },
 "billing_overview":
 { Args: { "p_from": string,"p_to": string }; Returns: Json
+                           },
+"claim_auto_top_ups":
+{ Args: { "p_limit"?: number }; Returns: {
+              "amount": number,"credits": number,"currency": string,"idempotency_key": string,"organization_id": string,"product_code": string,"stripe_customer_id": string,"stripe_payment_intent_id": string,"stripe_payment_method_id": string,"top_up_id": string
+            }[]
                            },
 "claim_notification_emails":
 { Args: { "p_limit"?: number,"p_now"?: string }; Returns: {
@@ -515,6 +623,9 @@ isOneToOne: false
 "consume_credits":
 { Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number }; Returns: Json
                            },
+"consume_credits_batch":
+{ Args: { "p_events": Json,"p_organization_id": string }; Returns: Json
+                           },
 "create_organization":
 { Args: { "p_name": string }; Returns: string
                            },
@@ -530,10 +641,16 @@ isOneToOne: false
 "expire_credits":
 { Args: Record<PropertyKey, never>; Returns: number
                            },
+"expire_reservations":
+{ Args: Record<PropertyKey, never>; Returns: number
+                           },
 "finish_stripe_event":
 { Args: { "p_error"?: string,"p_event_id": string,"p_organization_id"?: string,"p_status": string }; Returns: undefined
                            },
 "get_credit_balance":
+{ Args: { "p_organization_id": string }; Returns: Json
+                           },
+"get_spend_limit":
 { Args: { "p_organization_id": string }; Returns: Json
                            },
 "grant_credits":
@@ -619,6 +736,9 @@ isOneToOne: false
               "credits": number,"events": number,"name": string,"organization_id": string
             }[]
                            },
+"organization_of_stripe_customer":
+{ Args: { "p_stripe_customer_id": string }; Returns: string
+                           },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string
                            },
@@ -627,6 +747,9 @@ isOneToOne: false
                            },
 "reconciliation_records":
 { Args: { "p_customer_ids": (string)[],"p_references": (string)[],"p_stripe_subscription_ids": (string)[] }; Returns: Json
+                           },
+"record_auto_top_up_payment_intent":
+{ Args: { "p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: undefined
                            },
 "record_billing_history":
 { Args: { "p_amount": number,"p_currency": string,"p_description"?: string,"p_details"?: Json,"p_kind": string,"p_occurred_at": string,"p_organization_id": string,"p_status": string,"p_stripe_reference": string }; Returns: string
@@ -643,6 +766,9 @@ isOneToOne: false
 "redrive_stripe_event":
 { Args: { "p_event_id": string }; Returns: Json
                            },
+"release_reservation":
+{ Args: { "p_reservation_id": string }; Returns: Json
+                           },
 "remember_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
                            },
@@ -655,17 +781,29 @@ isOneToOne: false
 "replace_stripe_price":
 { Args: { "p_code": string,"p_interval": string,"p_kind": string,"p_previous_price_id": string,"p_stripe_price_id": string,"p_stripe_product_id": string }; Returns: string
                            },
+"reserve_credits":
+{ Args: { "p_event_key": string,"p_idempotency_key"?: string,"p_metadata"?: Json,"p_organization_id": string,"p_quantity"?: number,"p_ttl_seconds"?: number }; Returns: Json
+                           },
 "run_job":
 { Args: { "p_name": string }; Returns: Json
                            },
 "schedule_jobs":
 { Args: Record<PropertyKey, never>; Returns: Json
                            },
+"set_auto_top_up":
+{ Args: { "p_monthly_limit"?: number,"p_organization_id": string,"p_product_code": string,"p_threshold": number }; Returns: undefined
+                           },
 "set_credit_precedence":
 { Args: { "p_organization_id": string,"p_policy": string }; Returns: undefined
                            },
 "set_low_balance_threshold":
 { Args: { "p_organization_id": string,"p_threshold": number }; Returns: undefined
+                           },
+"set_spend_limit":
+{ Args: { "p_monthly_credits": number,"p_organization_id": string }; Returns: undefined
+                           },
+"settle_reservation":
+{ Args: { "p_metadata"?: Json,"p_quantity"?: number,"p_reservation_id": string }; Returns: Json
                            },
 "trial_eligibility":
 { Args: { "p_organization_id": string }; Returns: {
@@ -677,7 +815,7 @@ isOneToOne: false
                            }
           }
           Enums: {
-            "billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment","notification_status": "pending"|"delivered"|"failed","operator_alert_kind": "reconciliation_drift","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
+            "auto_top_up_status": "pending"|"processing"|"requires_action"|"succeeded"|"failed","billing_alert_kind": "low_balance"|"payment_failed"|"trial_ending"|"unusual_usage"|"subscription_changed"|"spend_limit"|"auto_top_up_failed","billing_alert_severity": "info"|"warning"|"critical","billing_history_kind": "subscription_invoice"|"credit_purchase"|"refund","billing_history_status": "open"|"failed"|"void"|"paid"|"partially_refunded"|"refunded","billing_interval": "month"|"year","credit_precedence": "purchased_first"|"expiring_first","credit_reservation_status": "open"|"settled"|"released"|"expired","credit_source": "purchased"|"subscription","credit_transaction_kind": "grant"|"consumption"|"expiry"|"refund"|"adjustment"|"reservation"|"release","notification_status": "pending"|"delivered"|"failed","operator_alert_kind": "reconciliation_drift","organization_role": "owner"|"admin"|"member","stripe_event_status": "received"|"processed"|"ignored"|"parked","subscription_status": "trialing"|"active"|"past_due"|"canceled"|"expired"|"incomplete"|"incomplete_expired"|"unpaid"|"paused"
           }
           CompositeTypes: {
             [_ in never]: never
@@ -793,7 +931,7 @@ export type CompositeTypes<
 export const Constants = {
   "public": {
           Enums: {
-            "billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment"],"notification_status": ["pending", "delivered", "failed"],"operator_alert_kind": ["reconciliation_drift"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
+            "auto_top_up_status": ["pending", "processing", "requires_action", "succeeded", "failed"],"billing_alert_kind": ["low_balance", "payment_failed", "trial_ending", "unusual_usage", "subscription_changed", "spend_limit", "auto_top_up_failed"],"billing_alert_severity": ["info", "warning", "critical"],"billing_history_kind": ["subscription_invoice", "credit_purchase", "refund"],"billing_history_status": ["open", "failed", "void", "paid", "partially_refunded", "refunded"],"billing_interval": ["month", "year"],"credit_precedence": ["purchased_first", "expiring_first"],"credit_reservation_status": ["open", "settled", "released", "expired"],"credit_source": ["purchased", "subscription"],"credit_transaction_kind": ["grant", "consumption", "expiry", "refund", "adjustment", "reservation", "release"],"notification_status": ["pending", "delivered", "failed"],"operator_alert_kind": ["reconciliation_drift"],"organization_role": ["owner", "admin", "member"],"stripe_event_status": ["received", "processed", "ignored", "parked"],"subscription_status": ["trialing", "active", "past_due", "canceled", "expired", "incomplete", "incomplete_expired", "unpaid", "paused"]
           }
         }
 } as const
