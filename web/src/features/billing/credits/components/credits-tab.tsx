@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from "react";
-import { EmptyState, ErrorState, Loading, Pager, Skeleton } from "@/components/status";
+import { EmptyState, ErrorState, Pager, Skeleton } from "@/components/status";
 import { errorMessage, isServiceUnreachable } from "@/lib/errors";
 import { formatCreditDelta, formatCreditNumber, formatCredits, formatDateTime, formatMoney, humanize } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
@@ -19,7 +19,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
   const save = useSetThreshold(organizationId);
   const [draft, setDraft] = useState<string | null>(null);
   const inputId = useId();
-  if (threshold.isPending) return <Loading label="Loading threshold…" />;
+  if (threshold.isPending) return <Skeleton label="Loading threshold…" lines={3} />;
   if (threshold.isError) return <ErrorState title="The threshold could not be loaded." error={threshold.error} onRetry={() => void threshold.refetch()} />;
   const current = threshold.data;
   if (!canManageBilling(role)) {
@@ -65,7 +65,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
 function CreditPacks({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const products = useCreditProducts();
   const checkout = useStartCreditCheckout();
-  if (products.isPending) return <Loading label="Loading credit packs…" />;
+  if (products.isPending) return <Skeleton label="Loading credit packs…" lines={4} />;
   if (products.isError) return <ErrorState title="Credit packs could not be loaded." error={products.error} onRetry={() => void products.refetch()} />;
   if (products.data.length === 0) return <EmptyState>No credit packs are on sale right now.</EmptyState>;
   return (
