@@ -48,6 +48,22 @@ export interface BatchRow {
   floorRatio: number;
 }
 
+/**
+ * Runs a batch again when it gave up waiting for the organization's lock (55P03 after the
+ * function's 5 s lock_timeout), as a caller would: on one hot organization eight connections
+ * queue for the same lock, and on a loaded machine the queue can outlast the timeout. Only the
+ * call that finally ran is counted.
+ */
+async function untilLocked<T>(call: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as { code?: string }).code !== "55P03") throw error;
+    }
+  }
+}
+
 export default benchmark<BatchRow[]>({
   section: "batch",
   title: `consume_credits_batch (${BATCH.toLocaleString("en")} events per call, ${CONNECTIONS} connections, ${SECONDS_PER_RUN}s per run, best of 2 interleaved rounds)`,
@@ -65,7 +81,7 @@ export default benchmark<BatchRow[]>({
           BATCH * await throughput(db, CONNECTIONS, (client, i) => client.query(BARE_BATCH, [target(i).lotId, `bare-${randomUUID()}`, BATCH])),
         floor: () => throughput(db, CONNECTIONS, (client, i) => client.query(FLOOR, [target(i).lotId])),
         batch: async () =>
-          BATCH * await throughput(db, CONNECTIONS, (client, i) => client.query(CONSUME_BATCH, [target(i).organizationId, events(randomUUID())])),
+          BATCH * await throughput(db, CONNECTIONS, (client, i) => untilLocked(() => client.query(CONSUME_BATCH, [target(i).organizationId, events(randomUUID())]))),
       });
       const row: BatchRow = {
         scenario,
