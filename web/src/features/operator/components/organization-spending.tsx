@@ -121,7 +121,7 @@ function AutoTopUpCard({ setting, card }: { setting: OrganizationDetail["auto_to
 function TopUpsCard({ topUps }: { topUps: OrganizationDetail["top_ups"] }) {
   return (
     <section className="card wide" aria-labelledby="op-org-top-ups">
-      <h3 id="op-org-top-ups">Top-ups (latest {topUps.length})</h3>
+      <h3 id="op-org-top-ups">Recent top-ups</h3>
       {topUps.length === 0 ? <EmptyState>No top-ups yet.</EmptyState> : (
         <div className="table-wrap">
           <table>
