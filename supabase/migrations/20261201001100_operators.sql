@@ -165,6 +165,34 @@ grant execute on function public.is_billing_operator() to authenticated, service
 -- ============================================================================
 
 /**
+ * Credits owed to customers now, across every organization: what live lots hold, plus what
+ * open reservations hold. A reservation moves its credits out of their lots, yet they are
+ * still owed: a live reservation's credits are only held (a settlement consumes them, a
+ * release returns them), and those of a reservation past its expiry are spendable again
+ * where their lot is still live (as credit_balance counts them before the write-down).
+ */
+create function private.outstanding_credits() returns bigint
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select (select coalesce(sum(l.remaining), 0)
+            from public.credit_lots l
+           where l.remaining > 0 and (l.expires_at is null or l.expires_at > now()))
+       + (select coalesce(sum(r.credits), 0)
+            from public.credit_reservations r
+           where r.status = 'open' and r.expires_at > now())
+       + (select coalesce(-sum(t.amount), 0)
+            from public.credit_reservations r
+            join public.credit_transactions t on t.organization_id = r.organization_id and t.reservation_id = r.id
+            join public.credit_lots l on l.organization_id = t.organization_id and l.id = t.lot_id
+           where r.status = 'open' and r.expires_at <= now()
+             and (l.expires_at is null or l.expires_at > now()))::bigint;
+$$;
+revoke all on function private.outstanding_credits() from public;
+
+/**
  * The business for a period, across every organization:
  *   mrr: active and past-due subscriptions at their monthly equivalent (an annual price / 12),
  *        in minor units, per currency (today's figure, whatever the period);
@@ -174,7 +202,8 @@ grant execute on function public.is_billing_operator() to authenticated, service
  *   payment_success_rate: paid / (paid + failed) over subscription invoices and credit
  *        purchases that happened in the period (null when there were none);
  *   credits: granted (grants and positive adjustments), consumed and expired (breakage) in
- *        the period, and outstanding (spendable now in every organization).
+ *        the period, and outstanding (owed now in every organization: spendable or held by a
+ *        reservation).
  */
 create function public.operator_overview(p_from timestamptz, p_to timestamptz) returns jsonb
 language plpgsql
@@ -225,9 +254,7 @@ begin
         'granted', coalesce(sum(t.amount) filter (where t.kind = 'grant' or (t.kind = 'adjustment' and t.amount > 0)), 0),
         'consumed', coalesce(-sum(t.amount) filter (where t.kind = 'consumption'), 0),
         'expired', coalesce(-sum(t.amount) filter (where t.kind = 'expiry'), 0),
-        'outstanding', (select coalesce(sum(l.remaining), 0)
-                          from public.credit_lots l
-                         where l.remaining > 0 and (l.expires_at is null or l.expires_at > now())))
+        'outstanding', private.outstanding_credits())
         from public.credit_transactions t
        where t.created_at >= p_from and t.created_at < p_to)
   );
@@ -456,9 +483,78 @@ revoke all on function public.operator_organizations(text, text, boolean, intege
 grant execute on function public.operator_organizations(text, text, boolean, integer, integer) to authenticated, service_role;
 
 /**
+ * The spend-limit figures get_spend_limit answers members ({"monthly_credits", "month_start",
+ * "consumed_this_month", "reserved", "remaining"}), for any caller that has checked who is
+ * asking; null for an unknown organization. Moved here from get_spend_limit (redefined below
+ * over it) so the operator's page shows exactly what the members see.
+ */
+create function private.spend_limit_figures(p_organization_id uuid) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_limit integer;
+  v_month date := private.utc_month_start();
+  v_consumed bigint;
+  v_reserved integer;
+begin
+  select o.monthly_spend_limit into v_limit from public.organizations o where o.id = p_organization_id;
+  if not found then
+    return null;
+  end if;
+  if v_limit is not null then
+    select m.consumed_credits into v_consumed from public.credit_spend_months m
+     where m.organization_id = p_organization_id and m.month_start = v_month;
+  else
+    select sum(c.credits) into v_consumed from public.credit_consumptions c
+     where c.organization_id = p_organization_id and c.created_at >= (v_month::timestamp at time zone 'utc');
+  end if;
+  v_consumed := coalesce(v_consumed, 0);
+  v_reserved := private.reserved_credits(p_organization_id);
+  return jsonb_build_object(
+    'monthly_credits', v_limit,
+    'month_start', v_month,
+    'consumed_this_month', v_consumed,
+    'reserved', v_reserved,
+    'remaining', case when v_limit is null then null else greatest(v_limit - v_consumed - v_reserved, 0) end
+  );
+end;
+$$;
+revoke all on function private.spend_limit_figures(uuid) from public;
+
+/**
+ * The organization's monthly spend limit and this month's usage against it, for the
+ * dashboard: {"monthly_credits": int|null, "month_start": date, "consumed_this_month": int,
+ * "reserved": int, "remaining": int|null}. Any member (and the service role).
+ */
+create or replace function public.get_spend_limit(p_organization_id uuid) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_figures jsonb;
+begin
+  perform private.require_organization_role(p_organization_id, 'member');
+  v_figures := private.spend_limit_figures(p_organization_id);
+  if v_figures is null then
+    raise exception 'organization not found' using errcode = 'PT404';
+  end if;
+  return v_figures;
+end;
+$$;
+
+/**
  * Everything about one organization an operator needs on its page: the organization, its
  * subscriptions (newest first), balance, lots, the latest 200 ledger rows, billing history,
- * alerts, notifications (latest 100) and members. PT404 for an unknown organization.
+ * alerts, notifications (latest 100), members, and how it spends: its reservations (every
+ * live one, soonest to expire first, and the latest 10 closed ones; an open one past its
+ * expiry is closed already and shows as expired), its spend limit (get_spend_limit's
+ * figures), its auto top-up setting and card on file (null when none) and its latest 20
+ * top-ups with their outcome. PT404 for an unknown organization.
  */
 create function public.operator_organization(p_organization_id uuid) returns jsonb
 language plpgsql
@@ -512,12 +608,53 @@ begin
       select jsonb_agg(jsonb_build_object('user_id', m.user_id, 'email', u.email, 'role', m.role) order by m.role, u.email)
         from public.organization_members m
         join auth.users u on u.id = m.user_id
-       where m.organization_id = p_organization_id), '[]'::jsonb)
+       where m.organization_id = p_organization_id), '[]'::jsonb),
+    'reservations', jsonb_build_object(
+      'live', coalesce((
+        select jsonb_agg(jsonb_build_object('id', r.id, 'event_key', r.event_key, 'quantity', r.quantity,
+                           'credits', r.credits, 'expires_at', r.expires_at, 'created_at', r.created_at)
+                         order by r.expires_at, r.id)
+          from public.credit_reservations r
+         where r.organization_id = p_organization_id and r.status = 'open' and r.expires_at > now()), '[]'::jsonb),
+      'recent_closed', coalesce((
+        select jsonb_agg(jsonb_build_object('id', r.id, 'event_key', r.event_key, 'quantity', r.quantity,
+                           'credits', r.credits, 'status', r.status, 'credits_consumed', r.credits_consumed,
+                           'expires_at', r.expires_at, 'created_at', r.created_at, 'closed_at', r.closed_at)
+                         order by r.closed_at desc, r.id)
+          from (select r.id, r.event_key, r.quantity, r.credits, r.credits_consumed, r.expires_at, r.created_at,
+                       case r.status when 'open' then 'expired'::public.credit_reservation_status else r.status end as status,
+                       coalesce(r.closed_at, r.expires_at) as closed_at
+                  from public.credit_reservations r
+                 where r.organization_id = p_organization_id and (r.status <> 'open' or r.expires_at <= now())
+                 order by coalesce(r.closed_at, r.expires_at) desc, r.id
+                 limit 10) r), '[]'::jsonb)),
+    'spend_limit', private.spend_limit_figures(p_organization_id),
+    'auto_top_up', (
+      select jsonb_build_object('enabled', a.enabled, 'product_code', p.code, 'product_name', p.name,
+               'product_credits', p.credits, 'threshold', a.threshold, 'monthly_limit', a.monthly_limit,
+               'consecutive_failures', a.consecutive_failures, 'disabled_reason', a.disabled_reason,
+               'updated_at', a.updated_at)
+        from public.auto_top_up_settings a
+        join public.credit_products p on p.id = a.credit_product_id
+       where a.organization_id = p_organization_id),
+    'card_on_file', (
+      select jsonb_build_object('brand', c.brand, 'last4', c.last4, 'exp_month', c.exp_month, 'exp_year', c.exp_year,
+               'observed_at', c.observed_at)
+        from public.cards_on_file c
+       where c.organization_id = p_organization_id and c.stripe_payment_method_id is not null),
+    'top_ups', coalesce((
+      select jsonb_agg(jsonb_build_object('id', t.id, 'credits', t.credits, 'amount', t.amount, 'currency', t.currency,
+                         'status', t.status, 'failure_code', t.failure_code, 'failure_message', t.failure_message,
+                         'stripe_payment_intent_id', t.stripe_payment_intent_id, 'created_at', t.created_at,
+                         'finished_at', t.finished_at)
+                       order by t.created_at desc, t.id)
+        from (select * from public.auto_top_ups t where t.organization_id = p_organization_id
+               order by t.created_at desc, t.id limit 20) t), '[]'::jsonb)
   );
 end;
 $$;
 comment on function public.operator_organization(uuid) is
-  'Operators and the service role: one organization''s subscriptions, balance, lots, ledger, history, alerts, notifications and members.';
+  'Operators and the service role: one organization''s subscriptions, balance, lots, ledger, history, alerts, notifications, members, reservations, spend limit, auto top-up setting, card on file and top-ups.';
 revoke all on function public.operator_organization(uuid) from public, anon;
 grant execute on function public.operator_organization(uuid) to authenticated, service_role;
 

@@ -5,7 +5,7 @@
 -- compared as the difference the fixture makes, so data other than this file's does not matter.
 
 begin;
-select plan(167);
+select plan(176);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -366,6 +366,83 @@ select is(public.reconciliation_records(array['sub_opA'], array['in_opA1', 'op-g
 select ok(public.reconciliation_records('{}', '{}', '{}') -> 'live_subscriptions' @> '[{"stripe_subscription_id": "sub_opC", "status": "past_due"}]',
   'and every subscription we hold as live');
 select lives_ok($$ select public.operator_organizations() $$, 'the service role lists organizations');
+
+-- ============================================================================
+-- How an organization spends: reservations, spend limit, auto top-up (as the operator sees it)
+-- ============================================================================
+
+-- F gets 1,000 credits, then holds 100 in a live reservation (4 inferences at 25), settles one
+-- of two storage months (20 reserved, 10 consumed), and holds 50 in a reservation that has
+-- since lapsed (its expiry is moved into the past below, as time passing would).
+select public.grant_credits('00000000-0000-4000-8000-0000000000f1', 1000, 'purchased', null, 'op-grant-f');
+reset role;
+create temporary table outstanding_before on commit drop as
+  select (public.operator_overview(now() - interval '1 hour', now() + interval '1 hour') #>> '{credits,outstanding}')::bigint as credits;
+create temporary table reservations_f (name text, id uuid) on commit drop;
+grant select, insert on outstanding_before, reservations_f to service_role;
+grant select on reservations_f to authenticated;
+select tests.authenticate_as_service_role();
+insert into reservations_f values
+  ('live', (public.reserve_credits('00000000-0000-4000-8000-0000000000f1', 'ai_inference', 4, 'op-res-live', 900) ->> 'reservation_id')::uuid),
+  ('settled', (public.reserve_credits('00000000-0000-4000-8000-0000000000f1', 'storage_gb_month', 2, 'op-res-settled', 900) ->> 'reservation_id')::uuid),
+  ('lapsed', (public.reserve_credits('00000000-0000-4000-8000-0000000000f1', 'api_call_basic', 50, 'op-res-lapsed', 60) ->> 'reservation_id')::uuid);
+select public.settle_reservation((select id from reservations_f where name = 'settled'), 1);
+select public.set_spend_limit('00000000-0000-4000-8000-0000000000f1', 5000);
+select public.set_auto_top_up('00000000-0000-4000-8000-0000000000f1', 'credits_1000', 200, 3);
+reset role;
+-- The card and the failed top-up as the webhook and the job would have left them.
+insert into public.cards_on_file (organization_id, stripe_payment_method_id, brand, last4, exp_month, exp_year, observed_at)
+values ('00000000-0000-4000-8000-0000000000f1', 'pm_opF', 'visa', '4242', 12, 2030, now());
+update public.credit_reservations set expires_at = now() - interval '1 second'
+ where id = (select id from reservations_f where name = 'lapsed');
+insert into public.auto_top_ups (organization_id, credit_product_id, credits, amount, currency, status, stripe_payment_method_id,
+  stripe_payment_intent_id, balance_at_claim, threshold, failure_code, failure_message, finished_at)
+values ('00000000-0000-4000-8000-0000000000f1', (select id from public.credit_products where code = 'credits_1000'), 1000, 1000, 'usd',
+  'failed', 'pm_opF', 'pi_opF1', 150, 200, 'card_declined', 'Your card was declined.', now());
+
+select tests.authenticate_as_service_role();
+select is((public.operator_overview(now() - interval '1 hour', now() + interval '1 hour') #>> '{credits,outstanding}')::bigint
+            - (select credits from outstanding_before), -10::bigint,
+  'outstanding credits still count what reservations hold (live or lapsed): only the settlement''s 10 left them');
+select is(public.operator_organization('00000000-0000-4000-8000-0000000000f1') -> 'spend_limit',
+          public.get_spend_limit('00000000-0000-4000-8000-0000000000f1'),
+  'the operator''s spend-limit figures are the ones members read');
+
+select tests.authenticate_as('olivia@operators.test');
+select is(public.operator_organization('00000000-0000-4000-8000-0000000000f1') #> '{reservations,live}',
+  jsonb_build_array(jsonb_build_object('id', (select id from reservations_f where name = 'live'), 'event_key', 'ai_inference',
+    'quantity', 4, 'credits', 100, 'expires_at', now() + interval '900 seconds', 'created_at', now())),
+  'an operator reads the live reservations: id, event, quantity, credits, expiry and creation');
+select results_eq(
+  $$ select r ->> 'id', r ->> 'status', (r ->> 'credits')::int, (r ->> 'credits_consumed')::int
+       from jsonb_array_elements(public.operator_organization('00000000-0000-4000-8000-0000000000f1') #> '{reservations,recent_closed}')
+              with ordinality e(r, n) order by n $$,
+  $$ values ((select id::text from reservations_f where name = 'settled'), 'settled', 20, 10),
+            ((select id::text from reservations_f where name = 'lapsed'), 'expired', 50, null::int) $$,
+  'and the latest closed ones, newest first, with their status (one past its expiry is expired, swept or not)');
+select is((public.operator_organization('00000000-0000-4000-8000-0000000000f1') -> 'spend_limit') - 'month_start',
+  '{"monthly_credits": 5000, "consumed_this_month": 10, "reserved": 100, "remaining": 4890}'::jsonb,
+  'an operator reads the spend limit and this month''s usage: consumed, reserved, remaining');
+select is((public.operator_organization('00000000-0000-4000-8000-0000000000f1') -> 'auto_top_up') - 'updated_at',
+  '{"enabled": true, "product_code": "credits_1000", "product_name": "1,000 credits", "product_credits": 1000,
+    "threshold": 200, "monthly_limit": 3, "consecutive_failures": 0, "disabled_reason": null}'::jsonb,
+  'an operator reads the auto top-up setting with its pack');
+select is((public.operator_organization('00000000-0000-4000-8000-0000000000f1') -> 'card_on_file') - 'observed_at',
+  '{"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}'::jsonb,
+  'an operator reads the card on file');
+select results_eq(
+  $$ select t ->> 'status', (t ->> 'credits')::int, t ->> 'failure_code', t ->> 'failure_message'
+       from jsonb_array_elements(public.operator_organization('00000000-0000-4000-8000-0000000000f1') -> 'top_ups') t $$,
+  $$ values ('failed', 1000, 'card_declined', 'Your card was declined.') $$,
+  'an operator reads the recent top-ups with their outcome and failure');
+select is(public.operator_organization('00000000-0000-4000-8000-0000000000c1')
+            - array['organization', 'subscriptions', 'balance', 'lots', 'ledger', 'history', 'alerts', 'notifications', 'members'],
+  jsonb_build_object('reservations', '{"live": [], "recent_closed": []}'::jsonb,
+    'spend_limit', jsonb_build_object('monthly_credits', null, 'month_start', (date_trunc('month', now() at time zone 'utc'))::date,
+      'consumed_this_month', 0, 'reserved', 0, 'remaining', null),
+    'auto_top_up', null, 'card_on_file', null, 'top_ups', '[]'::jsonb),
+  'an organization with none of these has empty lists, no limit, no setting and no card');
+select tests.authenticate_as_service_role();
 
 -- ============================================================================
 -- Owner, member, stranger, anon: nothing

@@ -116,6 +116,10 @@ describe("the operator console in the browser", () => {
       if (Date.now() > deadline) throw new Error(`the subscription was not applied: ${JSON.stringify(detail.subscriptions)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+    // A live reservation (2 storage months at 10, held for an hour) and a monthly spend limit,
+    // for the organization page's spending sections.
+    await rpc(member.token, "reserve_credits", { p_organization_id: organizationId, p_event_key: "storage_gb_month", p_quantity: 2, p_ttl_seconds: 3600 });
+    await rpc(member.token, "set_spend_limit", { p_organization_id: organizationId, p_monthly_credits: 50000 });
     // The operator: only the platform appoints one.
     const operator = await signUpUser(operatorEmail);
     await rpc(serviceKey, "add_billing_operator", { p_user_id: operator.id });
@@ -158,13 +162,15 @@ describe("the operator console in the browser", () => {
     await page.getByRole("button", { name: "Search", exact: true }).click();
     await page.getByRole("button", { name: organizationName }).click();
     await shows(page.getByRole("heading", { name: organizationName }));
-    await shows(page.getByText("25,850 credits"));
+    await shows(page.getByText("25,830 credits"));
     await shows(page.getByText("Enterprise (monthly)"));
+    await shows(page.getByRole("table", { name: "Live reservations" }).getByRole("row", { name: /storage_gb_month/ }));
+    await shows(page.getByRole("region", { name: "Spend limit" }).getByText("50,000 credits"));
     await page.getByLabel("Amount").fill("250");
     await page.getByLabel("Reason").fill("Goodwill for the outage");
     await page.getByRole("button", { name: "Adjust", exact: true }).click();
     await shows(page.getByRole("status").filter({ hasText: "Adjusted by +250 purchased credits." }));
-    await shows(page.getByText("26,100 credits"));
+    await shows(page.getByText("26,080 credits"));
     await shows(page.getByRole("cell", { name: /Goodwill for the outage/ }));
     await screenshot(page, "operator-organization");
 
@@ -181,7 +187,7 @@ describe("the operator console in the browser", () => {
     await page.getByRole("tab", { name: "Credits" }).click();
     const row = page.getByRole("row").filter({ hasText: "Goodwill for the outage" });
     await shows(row);
-    assert.match((await row.textContent()) ?? "", /adjustment.*purchased.*\+250.*26,100/);
+    assert.match((await row.textContent()) ?? "", /adjustment.*purchased.*\+250.*26,080/);
     await page.context().close();
   });
 
@@ -231,9 +237,9 @@ describe("the operator console in the browser", () => {
     await shows(page.getByRole("status").filter({ hasText: `Repaired: ${sessionId} processed.` }), 30_000);
     await page.getByRole("row").filter({ hasText: sessionId }).waitFor({ state: "detached" });
 
-    // Granted once: the pack's 1,000 credits on top of the 26,100.
+    // Granted once: the pack's 1,000 credits on top of the 26,080.
     const detail = (await rpc(serviceKey, "operator_organization", { p_organization_id: organizationId })) as { balance: { total: number } };
-    assert.equal(detail.balance.total, 27_100);
+    assert.equal(detail.balance.total, 27_080);
   });
 
   it("shows a member who opens /operator nothing of the console", async () => {

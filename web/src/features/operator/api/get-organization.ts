@@ -35,6 +35,50 @@ export interface OrganizationDetail {
   alerts: Array<{ id: string; kind: string; severity: string; title: string; message: string; created_at: string; dismissed_at: string | null }>;
   notifications: Array<{ id: string; type: string; status: string; attempts: number; last_error: string | null; created_at: string }>;
   members: Array<{ user_id: string; email: string; role: string }>;
+  reservations: {
+    /** Open and not past their expiry, soonest to expire first: these credits are held. */
+    live: OperatorReservation[];
+    /** The latest ten closed ones, newest first; one past its expiry shows as expired, swept or not. */
+    recent_closed: Array<OperatorReservation & { status: "settled" | "released" | "expired"; credits_consumed: number | null; closed_at: string }>;
+  };
+  /** get_spend_limit's figures, as the members see them. */
+  spend_limit: { monthly_credits: number | null; month_start: string; consumed_this_month: number; reserved: number; remaining: number | null };
+  /** Null when auto top-up was never set up. */
+  auto_top_up: {
+    enabled: boolean;
+    product_code: string;
+    product_name: string;
+    product_credits: number;
+    threshold: number;
+    monthly_limit: number;
+    consecutive_failures: number;
+    disabled_reason: string | null;
+    updated_at: string;
+  } | null;
+  /** The card auto top-up charges; null when there is none. */
+  card_on_file: { brand: string | null; last4: string; exp_month: number | null; exp_year: number | null; observed_at: string } | null;
+  /** The latest 20 top-ups, newest first. */
+  top_ups: Array<{
+    id: string;
+    credits: number;
+    amount: number;
+    currency: string;
+    status: "pending" | "processing" | "requires_action" | "succeeded" | "failed";
+    failure_code: string | null;
+    failure_message: string | null;
+    stripe_payment_intent_id: string | null;
+    created_at: string;
+    finished_at: string | null;
+  }>;
+}
+
+export interface OperatorReservation {
+  id: string;
+  event_key: string;
+  quantity: number;
+  credits: number;
+  expires_at: string;
+  created_at: string;
 }
 
 export const organizationQueryKey = (organizationId: string) => [...operatorKey, "organization", organizationId] as const;

@@ -16,6 +16,7 @@ export interface OperatorOverview {
   };
   trials?: { started_in_period: number; converted: number };
   payment_success_rate: number | null;
+  /** outstanding: owed now across every organization, spendable or held by a live reservation. */
   credits: { granted: number; consumed: number; expired: number; outstanding: number };
 }
 

@@ -4,8 +4,12 @@ import { useOrganization } from "../api/get-organization";
 import type { Period } from "../api/operator-keys";
 import { AdjustCreditsForm } from "./adjust-credits-form";
 import { ExportButtons } from "./export-buttons";
+import { OrganizationSpending } from "./organization-spending";
 
-/** One organization's billing: subscription, balance, lots, ledger, history, alerts, notifications. */
+/**
+ * One organization's billing: subscription, balance, how it spends (reservations, spend limit,
+ * auto top-up), lots, ledger, history, alerts, notifications.
+ */
 export function OrganizationDetailView({ organizationId, period, onBack }: { organizationId: string; period: Period; onBack: () => void }) {
   const query = useOrganization(organizationId);
   const back = (
@@ -61,6 +65,7 @@ export function OrganizationDetailView({ organizationId, period, onBack }: { org
         <section className="card wide">
           <AdjustCreditsForm organizationId={organizationId} />
         </section>
+        <OrganizationSpending detail={d} />
         <section className="card wide" aria-labelledby="op-org-ledger">
           <h3 id="op-org-ledger">Ledger (latest {d.ledger.length})</h3>
           <ExportButtons organizationId={organizationId} period={period} label={`${d.organization.name} for the period`} />
