@@ -16,8 +16,9 @@
 --                        status, by its dedupe key).
 --   auto_top_up_failed   a top-up succeeded; "auto top-up turned off" when it is turned on again.
 --
--- The low-balance alert's words are timeless ("below your 500-credit threshold"): the figures
--- at the crossing are in its data, and the alert goes away when the words stop being true.
+-- The low-balance alert's words are timeless ("The balance is below your 500-credit
+-- threshold"): no balance figure that goes stale as the balance moves (the figures at the
+-- crossing are in its data), and the alert resolves when the words stop being true.
 
 -- ============================================================================
 -- Columns and indexes
@@ -131,9 +132,9 @@ set search_path = ''
 as $$
 begin
   if p_after < p_threshold and p_before >= p_threshold then
-    perform private.raise_alert(p_organization_id, 'low_balance', 'warning',
-      pg_catalog.format('Balance below your %s-credit threshold', p_threshold),
-      'Buy credits or turn on auto top-up to keep usage going. This alert resolves by itself once the balance is back at or above the threshold.',
+    perform private.raise_alert(p_organization_id, 'low_balance', 'warning', 'Credit balance is low',
+      pg_catalog.format('The balance is below your %s-credit threshold. Buy credits or turn on auto top-up to keep usage going; this alert goes away by itself once the balance is back at or above the threshold.',
+        p_threshold),
       jsonb_build_object('balance', p_after, 'threshold', p_threshold, 'balance_before', p_before), 'low_balance');
   end if;
 end;

@@ -45,8 +45,9 @@ select public.grant_credits('26000000-0000-4000-8000-00000000000a', 150, 'purcha
 select public.consume_credits('26000000-0000-4000-8000-00000000000a', 'storage_gb_month', 6);  -- 90: crosses
 select is((select count(*)::int from l_alerts where resolved_at is null and dismissed_at is null), 1,
   'crossing below the threshold opens a low_balance alert');
-select is((select title from l_alerts), 'Balance below your 100-credit threshold',
-  'its title is true for as long as it is open (no balance figure that goes stale)');
+select is((select title || ' / ' || split_part(message, '.', 1) from l_alerts),
+  'Credit balance is low / The balance is below your 100-credit threshold',
+  'its words are true for as long as it is open (no balance figure that goes stale)');
 select is((select (data ->> 'balance')::int from l_alerts), 90, 'the balance at the crossing is in its data');
 
 select public.consume_credits('26000000-0000-4000-8000-00000000000a', 'api_call_basic', 5);       -- 85
