@@ -3,6 +3,7 @@
  * reaches Stripe or the database; unknown fields are refused rather than ignored.
  */
 import { z } from "zod";
+import { errorResponse } from "./http.ts";
 
 export const organizationId = z.uuid({ message: "organization_id must be a UUID" });
 
@@ -150,4 +151,26 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => (issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
     .join("; ");
+}
+
+/**
+ * The body of a route the scheduler or an operator calls, where an empty body means `{}`:
+ * the parsed options, or the 400 to answer (malformed JSON, or options the schema refuses).
+ */
+export async function readOptionalBody<T>(
+  request: Request,
+  schema: z.ZodType<T>,
+): Promise<{ data: T; error?: undefined } | { error: Response }> {
+  const text = await request.text();
+  let body: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { error: errorResponse(400, "invalid_json", "The body must be JSON (or empty).") };
+    }
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) return { error: errorResponse(400, "invalid_request", describeIssues(parsed.error)) };
+  return { data: parsed.data };
 }

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
 import { isServiceRole } from "../_shared/service-key.ts";
 import { DatabaseFailure } from "../_shared/supabase.ts";
-import { describeIssues } from "../_shared/validate.ts";
+import { readOptionalBody } from "../_shared/validate.ts";
 import { runAutoTopUps, type RunDeps } from "./run.ts";
 
 /** The schedule names itself with `job`; nothing else is accepted. */
@@ -26,17 +26,8 @@ export function createAutoTopUpHandler(
     if (!isServiceRole(request, deps.serviceRoleKey)) {
       return errorResponse(401, "unauthorized", "Running auto top-ups needs the service role key.");
     }
-    const text = await request.text();
-    let body: unknown = {};
-    if (text.trim() !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return errorResponse(400, "invalid_json", "The body must be JSON (or empty).");
-      }
-    }
-    const parsed = runBody.safeParse(body);
-    if (!parsed.success) return errorResponse(400, "invalid_request", describeIssues(parsed.error));
+    const read = await readOptionalBody(request, runBody);
+    if (read.error) return read.error;
     try {
       return json(await runAutoTopUps(deps));
     } catch (error) {

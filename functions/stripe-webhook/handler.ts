@@ -33,7 +33,7 @@ import { z } from "zod";
 import { errorResponse, json, serviceUnavailable } from "../_shared/http.ts";
 import { DatabaseFailure, type Json } from "../_shared/supabase.ts";
 import { isServiceRole } from "../_shared/service-key.ts";
-import { describeIssues, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
+import { describeIssues, readOptionalBody, stripeEventEnvelope, unacceptableJson } from "../_shared/validate.ts";
 import { type ApplyDeps, applyEvent, handles } from "./apply.ts";
 import { type Difference, findDifferences, type RepairOutcome, repairDifferences } from "./reconcile.ts";
 
@@ -209,23 +209,11 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     return errorResponse(401, "unauthorized", `${what} needs the service role key or an operator's sign-in.`);
   };
 
-  const readJsonBody = async (request: Request): Promise<{ body: unknown } | { error: Response }> => {
-    const text = await request.text();
-    if (text.trim() === "") return { body: {} };
-    try {
-      return { body: JSON.parse(text) };
-    } catch {
-      return { error: errorResponse(400, "invalid_json", "The body must be JSON (or empty).") };
-    }
-  };
-
   const reconcile = async (request: Request): Promise<Response> => {
     const refused = await refuseUnlessOperator(request, "Reconciliation");
     if (refused) return refused;
-    const read = await readJsonBody(request);
-    if ("error" in read) return read.error;
-    const options = reconcileBody.safeParse(read.body);
-    if (!options.success) return errorResponse(400, "invalid_request", describeIssues(options.error));
+    const options = await readOptionalBody(request, reconcileBody);
+    if (options.error) return options.error;
     const to = options.data.to ? new Date(options.data.to) : deps.now();
     const from = options.data.from ? new Date(options.data.from) : new Date(to.getTime() - RECONCILE_DEFAULT_DAYS * 86_400_000);
     if (!(from < to) || to.getTime() - from.getTime() > RECONCILE_MAX_DAYS * 86_400_000) {
@@ -290,17 +278,8 @@ export function createWebhookHandler(deps: WebhookDeps): (request: Request) => P
     if (!isServiceRole(request, deps.serviceRoleKey)) {
       return errorResponse(401, "unauthorized", "Sweeping the inbox needs the service role key.");
     }
-    const text = await request.text();
-    let body: unknown = {};
-    if (text.trim() !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return errorResponse(400, "invalid_json", "The body must be JSON (or empty).");
-      }
-    }
-    const options = sweepBody.safeParse(body);
-    if (!options.success) return errorResponse(400, "invalid_request", describeIssues(options.error));
+    const options = await readOptionalBody(request, sweepBody);
+    if (options.error) return options.error;
     let due: Array<{ event_id: string; payload: unknown }>;
     try {
       due = await deps.rpc("claim_stripe_events_to_sweep", {

@@ -25,7 +25,9 @@ insert into declared_tables values
   ('public.trial_owners', 'reference', 'one trial per owner across every organization they own: looked up by user'),
   ('public.stripe_events', 'local', 'the webhook inbox, keyed by Stripe''s event id and stored before the organization is known'),
   ('public.job_runs', 'local', 'the scheduler''s own record of its runs, on the coordinator where jobs run'),
-  ('private.scheduled_jobs', 'local', 'the scheduler''s job definitions, on the coordinator where jobs run');
+  ('private.scheduled_jobs', 'local', 'the scheduler''s job definitions, on the coordinator where jobs run'),
+  ('public.billing_operators', 'reference', 'the SaaS''s own staff: a short list of users, checked by every operator function'),
+  ('public.billing_operator_alerts', 'local', 'alerts about the whole business (reconciliation drift), raised by jobs on the coordinator');
 
 -- Every ordinary table in public and private with its distribution column (null: not distributed).
 create temp view table_forms as

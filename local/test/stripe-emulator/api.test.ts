@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Stripe from "stripe";
-import { advance, createCatalog, type Harness, startHarness, submitCheckout } from "./harness.ts";
+import { advance, createCatalog, type Harness, startHarness, stripeError, submitCheckout } from "./harness.ts";
 
 let h: Harness;
 before(async () => {
@@ -15,17 +15,6 @@ before(async () => {
 after(async () => {
   await h.close();
 });
-
-/** The Stripe error a promise rejects with. */
-async function stripeError(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Stripe.errors.StripeError, `expected a StripeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
-}
 
 describe("customers", () => {
   test("create, retrieve, update, list by email and search by metadata", async () => {

@@ -155,3 +155,14 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
 export function typesSince(receiver: Receiver, from: number): string[] {
   return receiver.events.slice(from).map((e) => e.type);
 }
+
+/** The Stripe error a promise rejects with; fails the test when it resolves or throws anything else. */
+export async function stripeError(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof Stripe.errors.StripeError, `expected a StripeError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected the call to fail");
+}

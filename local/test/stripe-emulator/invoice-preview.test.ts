@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import Stripe from "stripe";
-import { advance, createCatalog, type Harness, payCheckout, startHarness } from "./harness.ts";
+import { advance, createCatalog, type Harness, payCheckout, startHarness, stripeError } from "./harness.ts";
 
 let h: Harness;
 let catalog: Awaited<ReturnType<typeof createCatalog>>;
@@ -38,16 +38,6 @@ function itemOf(subscription: Stripe.Subscription): Stripe.SubscriptionItem {
 
 function isProration(line: Stripe.InvoiceLineItem): boolean {
   return line.parent?.subscription_item_details?.proration === true;
-}
-
-async function stripeError(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Stripe.errors.StripeError, `expected a StripeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
 }
 
 describe("invoice preview", () => {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import Stripe from "stripe";
-import { createCatalog, type Harness, startHarness } from "./harness.ts";
+import { createCatalog, type Harness, startHarness, stripeError } from "./harness.ts";
 
 let h: Harness;
 let pack: Stripe.Price;
@@ -59,16 +59,6 @@ async function cardError(promise: Promise<unknown>): Promise<Stripe.errors.Strip
     return error;
   }
   assert.fail("expected the payment to fail");
-}
-
-async function stripeError(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Stripe.errors.StripeError, `expected a StripeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
 }
 
 describe("off-session PaymentIntents on a saved card", () => {

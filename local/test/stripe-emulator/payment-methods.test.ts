@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Stripe from "stripe";
-import { createCatalog, type Harness, payCheckout, startHarness, submitPortal } from "./harness.ts";
+import { createCatalog, type Harness, payCheckout, startHarness, stripeError, submitPortal } from "./harness.ts";
 
 let h: Harness;
 let pack: Stripe.Price;
@@ -40,16 +40,6 @@ async function packSession(customer: string, extra: Partial<Stripe.Checkout.Sess
 async function pay(session: Stripe.Checkout.Session, card: string, body: Record<string, unknown> = {}): Promise<void> {
   const response = await fetch(`${h.emulator.url}/_emulator/checkout/${session.id}/pay`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ card_number: card, ...body }) });
   assert.equal(response.status, 200, await response.text());
-}
-
-async function stripeError(promise: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Stripe.errors.StripeError, `expected a StripeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
 }
 
 describe("cards saved at Checkout", () => {

@@ -106,4 +106,19 @@ describe("signed in", () => {
     await userEvent.click(within(banner.closest("div")!).getByRole("button", { name: "Close" }));
     expect(screen.queryByText("Back from the customer portal.")).not.toBeInTheDocument();
   });
+
+  it("with the service unreachable on a reload, says so once and never offers to create a first organization", async () => {
+    window.localStorage.clear();
+    window.history.replaceState(null, "", "/");
+    storeSession();
+    renderApp(() => {
+      throw new TypeError("Failed to fetch");
+    });
+    // supabase-js retries a failed read for about 7 s before giving up; the banner comes after that.
+    const banner = await screen.findByRole("alert", {}, { timeout: 15_000 });
+    expect(banner).toHaveTextContent("The billing service cannot be reached");
+    expect(screen.getByText("Loading your organizations…")).toBeInTheDocument();
+    expect(screen.queryByText("Create an organization")).toBeNull();
+    expect(screen.queryByText(/Failed to fetch/)).toBeNull();
+  }, 30_000);
 });

@@ -1,12 +1,13 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useEffect, useState } from "react";
-import { EmptyState, ErrorState, Loading } from "@/components/status";
+import { ConnectionBanner } from "@/components/connection-banner";
+import { EmptyState, ErrorState, Loading, Skeleton } from "@/components/status";
 import { AuthScreen } from "@/features/auth/components/auth-screen";
 import { BillingPage } from "@/features/billing/components/billing-page";
 import { useMemberships } from "@/features/organizations/api/get-memberships";
 import { CreateOrganizationForm, OrganizationSwitcher } from "@/features/organizations/components/organization-picker";
 import { signOut, useAuth } from "@/lib/auth";
-import { errorMessage } from "@/lib/errors";
+import { errorMessage, isServiceUnreachable } from "@/lib/errors";
 import { useBackend } from "@/lib/supabase";
 
 const SELECTED_KEY = "billing.selectedOrganization";
@@ -56,9 +57,11 @@ function SignedIn({ userId, email }: { userId: string; email: string }) {
       </header>
       {signOutError ? <p role="alert" className="field-error">{errorMessage(signOutError)}</p> : null}
       <main className="content">
-        {memberships.isPending ? (
-          <Loading label="Loading your organizations…" />
-        ) : memberships.isError ? (
+        <ConnectionBanner />
+        {memberships.data === undefined && (memberships.isPending || isServiceUnreachable(memberships.error)) ? (
+          // With the service unreachable the banner above says so; nothing here may suggest the member has no organization.
+          <Skeleton label="Loading your organizations…" lines={4} tall />
+        ) : memberships.data === undefined ? (
           <ErrorState title="Your organizations could not be loaded." error={memberships.error} onRetry={() => void memberships.refetch()} />
         ) : selected ? (
           <BillingPage key={selected.organization.id} organizationId={selected.organization.id} role={selected.role} />
@@ -68,10 +71,13 @@ function SignedIn({ userId, email }: { userId: string; email: string }) {
             <p>You are not in any organization yet. Create one to see its billing; you will be its owner.</p>
           </EmptyState>
         )}
-        <details className="card create-org" open={!memberships.isPending && list.length === 0}>
-          <summary>{list.length === 0 ? "Create an organization" : "Create another organization"}</summary>
-          <CreateOrganizationForm onCreated={setSelectedId} />
-        </details>
+        {/* Only once the list has loaded: a failed read is not "no organizations". */}
+        {memberships.data !== undefined ? (
+          <details className="card create-org" open={list.length === 0}>
+            <summary>{list.length === 0 ? "Create an organization" : "Create another organization"}</summary>
+            <CreateOrganizationForm onCreated={setSelectedId} />
+          </details>
+        ) : null}
       </main>
     </>
   );

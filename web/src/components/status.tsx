@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { errorMessage } from "@/lib/errors";
+import { errorMessage, isServiceUnreachable } from "@/lib/errors";
 
 /** A loading placeholder announced politely to screen readers. */
 export function Loading({ label }: { label: string }) {
@@ -59,4 +59,63 @@ export function Pager({
       </button>
     </nav>
   );
+}
+
+/**
+ * A placeholder at roughly the size of what is loading, so a card keeps its height when its
+ * figures arrive. Announced once as `label`; the grey lines are hidden from screen readers.
+ */
+export function Skeleton({ label, lines = 3, tall = false }: { label: string; lines?: number; tall?: boolean }) {
+  return (
+    <div className="skeleton" role="status" aria-live="polite">
+      <span className="visually-hidden">{label}</span>
+      {tall ? <span className="skeleton-line tall" aria-hidden="true" /> : null}
+      {Array.from({ length: lines }, (_, i) => (
+        <span key={i} className={`skeleton-line${i === lines - 1 ? " short" : ""}`} aria-hidden="true" />
+      ))}
+    </div>
+  );
+}
+
+/** The parts of a TanStack Query result QueryView reads. */
+export interface QueryLike<T> {
+  data: T | undefined;
+  error: unknown;
+  isError: boolean;
+  dataUpdatedAt: number;
+  refetch: () => unknown;
+}
+
+/**
+ * One card's figures through loading, outage and error. Figures already shown stay when a
+ * refresh fails, marked as not current (the ConnectionBanner at the top says why, once, and
+ * retries); a card that never loaded waits under that banner instead of printing the network
+ * error; any other error shows with Try again.
+ */
+export function QueryView<T>({
+  query,
+  loading,
+  errorTitle,
+  children,
+}: {
+  query: QueryLike<T>;
+  loading: ReactNode;
+  errorTitle: string;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.data !== undefined) {
+    if (!query.isError) return <>{children(query.data)}</>;
+    return (
+      <div className="stale">
+        <p className="stale-note">
+          Not current: last updated {new Date(query.dataUpdatedAt).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}.
+        </p>
+        {children(query.data)}
+      </div>
+    );
+  }
+  if (query.isError && !isServiceUnreachable(query.error)) {
+    return <ErrorState title={errorTitle} error={query.error} onRetry={() => void query.refetch()} />;
+  }
+  return <>{loading}</>;
 }

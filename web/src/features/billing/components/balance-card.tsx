@@ -1,14 +1,13 @@
-import { ErrorState, Loading } from "@/components/status";
+import { QueryView, Skeleton } from "@/components/status";
 import { formatCredits, formatDate } from "@/lib/format";
 import { useCreditBalance } from "../api/get-credit-balance";
 
 /** Spendable balance split by source, what reservations hold, and what expires next. Shared by Overview and Credits. */
 export function BalanceCard({ organizationId }: { organizationId: string }) {
   const balance = useCreditBalance(organizationId);
-  if (balance.isPending) return <Loading label="Loading balance…" />;
-  if (balance.isError) return <ErrorState title="The balance could not be loaded." error={balance.error} onRetry={() => void balance.refetch()} />;
-  const b = balance.data;
   return (
+    <QueryView query={balance} loading={<Skeleton label="Loading balance…" lines={4} tall />} errorTitle="The balance could not be loaded.">
+      {(b) => (
     <div>
       {/* A hidden word rather than aria-label, which ARIA does not allow on a paragraph. */}
       <p className="big-number">
@@ -31,5 +30,7 @@ export function BalanceCard({ organizationId }: { organizationId: string }) {
         </dd>
       </dl>
     </div>
+      )}
+    </QueryView>
   );
 }

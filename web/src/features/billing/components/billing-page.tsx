@@ -4,24 +4,15 @@ import type { OrganizationRole } from "@/types/billing";
 import { OverviewTab } from "../overview/components/overview-tab";
 import { parseReturnFromStripe, RETURN_FROM_STRIPE_PARAMS, type ReturnFromStripe } from "../api/checkout-return";
 import { ReturnFromStripeBanner } from "./return-from-stripe";
+import { ActionAlertBanners } from "../alerts/action-alert-banners";
+import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
 const CreditsTab = lazy(() => import("../credits/components/credits-tab"));
 const HistoryTab = lazy(() => import("../history/components/history-tab"));
 
-const TABS = [
-  { id: "overview", label: "Overview" },
-  { id: "plans", label: "Plans" },
-  { id: "credits", label: "Credits" },
-  { id: "history", label: "History" },
-] as const;
-export type BillingTabId = (typeof TABS)[number]["id"];
-
-function tabFromHash(hash: string): BillingTabId {
-  const id = hash.replace(/^#/, "");
-  return TABS.find((tab) => tab.id === id)?.id ?? "overview";
-}
+const TABS = BILLING_TABS;
 
 export interface BillingPageProps {
   organizationId: string;
@@ -30,13 +21,12 @@ export interface BillingPageProps {
 
 /** The Billing page: four tabs (WAI-ARIA tabs pattern, arrow keys move between them). */
 export function BillingPage({ organizationId, role }: BillingPageProps) {
-  const [tab, setTab] = useState<BillingTabId>(() => tabFromHash(window.location.hash));
+  const [tab, setTab] = useTabInUrl();
   const [returned, setReturned] = useState<ReturnFromStripe | null>(() => parseReturnFromStripe(window.location.search));
   const tabRefs = useRef<Partial<Record<BillingTabId, HTMLButtonElement | null>>>({});
 
   function select(id: BillingTabId, focus = false) {
-    setTab(id);
-    window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}#${id}`);
+    if (id !== tab) setTab(id);
     if (focus) tabRefs.current[id]?.focus();
   }
 
@@ -67,6 +57,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
         Organization ID <code>{organizationId}</code> (the <code>organization_id</code> your services send to the billing API)
       </p>
       {returned ? <ReturnFromStripeBanner organizationId={organizationId} returned={returned} onDismiss={() => setReturned(null)} /> : null}
+      <ActionAlertBanners organizationId={organizationId} role={role} onOpenCredits={() => select("credits", true)} />
       <div role="tablist" aria-label="Billing sections" className="tabs" onKeyDown={onKeyDown}>
         {TABS.map((t) => (
           <button

@@ -4,7 +4,8 @@ import { scaleBand, scaleLinear, scaleOrdinal } from "@visx/scale";
 import { BarStack } from "@visx/shape";
 import { useId } from "react";
 
-export const CHART_COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4b5563", "#db2777"];
+// Colour tokens from styles.css, so charts follow the light or dark theme.
+export const CHART_COLORS = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `var(--chart-${n})`);
 
 export interface ChartRow {
   /** The bar's label (a day, a status, an organization). */
@@ -74,7 +75,7 @@ export function BarChart({ title, description, rows, series, formatCategory = (c
               stacks.map((stack) =>
                 stack.bars.map((bar) =>
                   bar.height > 0 ? (
-                    <rect key={`${stack.index}-${bar.index}`} x={bar.x} y={bar.y} width={bar.width} height={bar.height} fill={bar.color}>
+                    <rect key={`${stack.index}-${bar.index}`} x={bar.x} y={bar.y} width={bar.width} height={bar.height} style={{ fill: bar.color }}>
                       <title>{`${formatCategory(rows[bar.index]!.category)}, ${series[stack.index]!.label}: ${formatValue(rows[bar.index]!.values[stack.key] ?? 0)}`}</title>
                     </rect>
                   ) : null,

@@ -18,7 +18,8 @@ export function OrganizationSwitcher({
   return (
     <div className="org-switcher">
       <label htmlFor={id}>Organization</label>
-      <select id={id} value={selectedId} onChange={(event) => onSelect(event.target.value)}>
+      {/* A long name is cut with an ellipsis to fit the bar; the title shows it whole on hover, and the option is its accessible name. */}
+      <select id={id} value={selectedId} title={selected?.organization.name} onChange={(event) => onSelect(event.target.value)}>
         {memberships.map((m) => (
           <option key={m.organization.id} value={m.organization.id}>
             {m.organization.name}

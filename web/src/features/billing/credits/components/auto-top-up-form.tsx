@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from "react";
-import { ErrorState, Loading } from "@/components/status";
+import { ErrorState, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatMoney } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
@@ -33,7 +33,7 @@ export function AutoTopUpForm({ organizationId, role }: { organizationId: string
   const save = useSetAutoTopUp(organizationId);
   const [draft, setDraft] = useState<Draft | null>(null);
   const id = useId();
-  if (setting.isPending || products.isPending) return <Loading label="Loading auto top-up…" />;
+  if (setting.isPending || products.isPending) return <Skeleton label="Loading auto top-up…" lines={5} />;
   if (setting.isError) return <ErrorState title="Auto top-up could not be loaded." error={setting.error} onRetry={() => void setting.refetch()} />;
   if (products.isError) return <ErrorState title="Credit packs could not be loaded." error={products.error} onRetry={() => void products.refetch()} />;
 

@@ -1,4 +1,4 @@
-import { ErrorState, Loading } from "@/components/status";
+import { ErrorState, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole } from "@/types/billing";
@@ -25,7 +25,7 @@ export function describeCard(card: Card): string {
 export function CardOnFile({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const card = useCardOnFile(organizationId);
   const portal = useOpenCustomerPortal();
-  if (card.isPending) return <Loading label="Loading the card on file…" />;
+  if (card.isPending) return <Skeleton label="Loading the card on file…" lines={2} />;
   if (card.isError) return <ErrorState title="The card on file could not be loaded." error={card.error} onRetry={() => void card.refetch()} />;
   return (
     <div className="stack">

@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from "react";
-import { EmptyState, ErrorState, Loading, Pager } from "@/components/status";
-import { errorMessage } from "@/lib/errors";
+import { EmptyState, ErrorState, Pager, Skeleton } from "@/components/status";
+import { errorMessage, isServiceUnreachable } from "@/lib/errors";
 import { formatCreditDelta, formatCreditNumber, formatCredits, formatDateTime, formatMoney, humanize } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
 import { CREDIT_TRANSACTION_KINDS, type CreditTransactionKind, type OrganizationRole } from "@/types/billing";
@@ -19,7 +19,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
   const save = useSetThreshold(organizationId);
   const [draft, setDraft] = useState<string | null>(null);
   const inputId = useId();
-  if (threshold.isPending) return <Loading label="Loading threshold…" />;
+  if (threshold.isPending) return <Skeleton label="Loading threshold…" lines={3} />;
   if (threshold.isError) return <ErrorState title="The threshold could not be loaded." error={threshold.error} onRetry={() => void threshold.refetch()} />;
   const current = threshold.data;
   if (!canManageBilling(role)) {
@@ -65,7 +65,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
 function CreditPacks({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const products = useCreditProducts();
   const checkout = useStartCreditCheckout();
-  if (products.isPending) return <Loading label="Loading credit packs…" />;
+  if (products.isPending) return <Skeleton label="Loading credit packs…" lines={4} />;
   if (products.isError) return <ErrorState title="Credit packs could not be loaded." error={products.error} onRetry={() => void products.refetch()} />;
   if (products.data.length === 0) return <EmptyState>No credit packs are on sale right now.</EmptyState>;
   return (
@@ -120,9 +120,9 @@ function Ledger({ organizationId }: { organizationId: string }) {
           ))}
         </select>
       </div>
-      {ledger.isPending ? (
-        <Loading label="Loading transactions…" />
-      ) : ledger.isError ? (
+      {ledger.data === undefined && !(ledger.isError && !isServiceUnreachable(ledger.error)) ? (
+        <Skeleton label="Loading transactions…" lines={6} />
+      ) : ledger.data === undefined ? (
         <ErrorState title="Transactions could not be loaded." error={ledger.error} onRetry={() => void ledger.refetch()} />
       ) : ledger.data.total === 0 ? (
         <EmptyState>{kind ? `No ${humanize(kind)} transactions.` : "No credit transactions yet."}</EmptyState>
@@ -136,7 +136,7 @@ function Ledger({ organizationId }: { organizationId: string }) {
       ) : (
         <>
           <div className="table-scroll">
-            <table aria-busy={ledger.isPlaceholderData}>
+            <table className="cards-on-phone" aria-busy={ledger.isPlaceholderData}>
               <caption className="visually-hidden">Credit transactions, newest first</caption>
               <thead>
                 <tr>
@@ -150,15 +150,15 @@ function Ledger({ organizationId }: { organizationId: string }) {
               <tbody>
                 {ledger.data.rows.map((row) => (
                   <tr key={row.id}>
-                    <td>
+                    <td data-label="Type">
                       {humanize(row.kind)}
                       {row.event_key ? <small className="muted"> {row.event_key}</small> : null}
                       {row.kind === "adjustment" && row.description ? <small className="muted"> {row.description}</small> : null}
                     </td>
-                    <td>{row.source}</td>
-                    <td className={`num ${row.amount < 0 ? "negative" : "positive"}`}>{formatCreditDelta(row.amount)}</td>
-                    <td className="num">{formatCreditNumber(row.balance_after)}</td>
-                    <td>{formatDateTime(row.created_at)}</td>
+                    <td data-label="Source">{row.source}</td>
+                    <td data-label="Amount" className={`num ${row.amount < 0 ? "negative" : "positive"}`}>{formatCreditDelta(row.amount)}</td>
+                    <td data-label="Balance after" className="num">{formatCreditNumber(row.balance_after)}</td>
+                    <td data-label="Time">{formatDateTime(row.created_at)}</td>
                   </tr>
                 ))}
               </tbody>

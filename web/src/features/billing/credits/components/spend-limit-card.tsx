@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from "react";
-import { ErrorState, Loading } from "@/components/status";
+import { ErrorState, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatDateUtc } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
@@ -96,7 +96,7 @@ function SpendLimitForm({ organizationId, current }: { organizationId: string; c
 /** Monthly spend limit: everyone sees this month's use of it; owners and admins set or remove it. */
 export function SpendLimitCard({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const limit = useSpendLimit(organizationId);
-  if (limit.isPending) return <Loading label="Loading spend limit…" />;
+  if (limit.isPending) return <Skeleton label="Loading spend limit…" lines={4} />;
   if (limit.isError) {
     return <ErrorState title="The spend limit could not be loaded." error={limit.error} onRetry={() => void limit.refetch()} />;
   }

@@ -47,4 +47,15 @@ describe("History tab states", () => {
     expect(view.calls.some((c) => c.includes("offset=10") && c.includes("limit=10"))).toBe(true);
     expect(screen.getByRole("button", { name: "Previous" })).toBeEnabled();
   });
+
+  it("labels every cell with its column, so each row reads as a card on a phone", async () => {
+    renderWithBackend(<HistoryTab organizationId={ORG} />, () => json([payment()], { total: 1 }));
+    await screen.findByText("$19.00");
+    const table = screen.getByRole("table");
+    expect(table).toHaveClass("cards-on-phone");
+    const headers = [...table.querySelectorAll("th")].map((th) => th.textContent);
+    for (const row of table.querySelectorAll("tbody tr")) {
+      expect([...row.querySelectorAll("td")].map((td) => td.getAttribute("data-label"))).toEqual(headers);
+    }
+  });
 });

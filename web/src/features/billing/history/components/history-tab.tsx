@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { EmptyState, ErrorState, Loading, Pager } from "@/components/status";
+import { EmptyState, ErrorState, Pager, Skeleton } from "@/components/status";
+import { isServiceUnreachable } from "@/lib/errors";
 import { formatDate, formatMoney, humanize } from "@/lib/format";
 import { useBillingHistory } from "../api/get-billing-history";
 
@@ -7,8 +8,10 @@ import { useBillingHistory } from "../api/get-billing-history";
 export default function HistoryTab({ organizationId }: { organizationId: string }) {
   const [page, setPage] = useState(0);
   const history = useBillingHistory(organizationId, page);
-  if (history.isPending) return <Loading label="Loading billing history…" />;
-  if (history.isError) return <ErrorState title="Billing history could not be loaded." error={history.error} onRetry={() => void history.refetch()} />;
+  if (history.data === undefined) {
+    if (history.isError && !isServiceUnreachable(history.error)) return <ErrorState title="Billing history could not be loaded." error={history.error} onRetry={() => void history.refetch()} />;
+    return <Skeleton label="Loading billing history…" lines={5} />;
+  }
   if (history.data.rows.length === 0 && page > 0) {
     return (
       <EmptyState>
@@ -24,7 +27,7 @@ export default function HistoryTab({ organizationId }: { organizationId: string 
     <section className="card" aria-labelledby="history-heading">
       <h2 id="history-heading">Payments and invoices</h2>
       <div className="table-scroll">
-        <table aria-busy={history.isPlaceholderData}>
+        <table className="cards-on-phone" aria-busy={history.isPlaceholderData}>
           <caption className="visually-hidden">Payments and invoices, newest first</caption>
           <thead>
             <tr>
@@ -38,15 +41,15 @@ export default function HistoryTab({ organizationId }: { organizationId: string 
           <tbody>
             {history.data.rows.map((row) => (
               <tr key={row.id}>
-                <td>{formatDate(row.occurred_at)}</td>
-                <td>{row.description || humanize(row.kind)}</td>
-                <td className="num">{formatMoney(row.amount, row.currency)}</td>
-                <td>
+                <td data-label="Date">{formatDate(row.occurred_at)}</td>
+                <td data-label="Description">{row.description || humanize(row.kind)}</td>
+                <td data-label="Amount" className="num">{formatMoney(row.amount, row.currency)}</td>
+                <td data-label="Status">
                   <span className={`badge badge-${row.status === "paid" ? "good" : row.status === "failed" ? "bad" : "neutral"}`}>
                     {humanize(row.status)}
                   </span>
                 </td>
-                <td className="links">
+                <td data-label="Documents" className="links">
                   {row.invoice_url ? <a href={row.invoice_url} target="_blank" rel="noreferrer">Invoice<span className="visually-hidden"> for {formatDate(row.occurred_at)} (opens in a new tab)</span></a> : null}
                   {row.invoice_pdf_url ? <a href={row.invoice_pdf_url} target="_blank" rel="noreferrer">PDF<span className="visually-hidden"> of the invoice for {formatDate(row.occurred_at)}</span></a> : null}
                   {row.receipt_url ? <a href={row.receipt_url} target="_blank" rel="noreferrer">Receipt<span className="visually-hidden"> for {formatDate(row.occurred_at)} (opens in a new tab)</span></a> : null}

@@ -1,25 +1,32 @@
-import { EmptyState, ErrorState, Loading } from "@/components/status";
+import { EmptyState, QueryView, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { formatDateTime } from "@/lib/format";
 import { useAlerts } from "../api/get-alerts";
 import { useDismissAlert } from "../api/dismiss-alert";
+import { useCreditBalance } from "../../api/get-credit-balance";
+import { useThreshold } from "../../credits/api/low-balance-threshold";
+import { lowBalanceNow } from "../../alerts/action-alerts";
 
 /** Active alerts (low balance, failed payment, trial ending, unusual usage), each dismissible. */
 export function AlertList({ organizationId, onDismissed }: { organizationId: string; onDismissed?: () => void }) {
   const alerts = useAlerts(organizationId);
   const dismiss = useDismissAlert(organizationId);
-  if (alerts.isPending) return <Loading label="Loading alerts…" />;
-  if (alerts.isError) return <ErrorState title="Alerts could not be loaded." error={alerts.error} onRetry={() => void alerts.refetch()} />;
-  if (alerts.data.length === 0) return <EmptyState>No active alerts.</EmptyState>;
+  const balance = useCreditBalance(organizationId);
+  const threshold = useThreshold(organizationId);
+  // A low-balance row says what the balance was when it fired; show what is true now instead.
+  const messageOf = (alert: { kind: string; message: string }) =>
+    alert.kind === "low_balance" ? (lowBalanceNow(balance.data, threshold.data) ?? alert.message) : alert.message;
   return (
+    <QueryView query={alerts} loading={<Skeleton label="Loading alerts…" lines={2} />} errorTitle="Alerts could not be loaded.">
+      {(list) => list.length === 0 ? <EmptyState>No active alerts.</EmptyState> : (
     <>
       {dismiss.isError ? <p role="alert" className="field-error">{errorMessage(dismiss.error)}</p> : null}
       <ul className="alerts">
-        {alerts.data.map((alert) => (
+        {list.map((alert) => (
           <li key={alert.id} className={`alert alert-${alert.severity}`}>
             <div>
               <strong>{alert.title}</strong>
-              {alert.message ? <p>{alert.message}</p> : null}
+              {messageOf(alert) ? <p>{messageOf(alert)}</p> : null}
               <small>{formatDateTime(alert.created_at)}</small>
             </div>
             <button
@@ -35,5 +42,7 @@ export function AlertList({ organizationId, onDismissed }: { organizationId: str
         ))}
       </ul>
     </>
+      )}
+    </QueryView>
   );
 }

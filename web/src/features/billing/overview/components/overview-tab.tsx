@@ -1,5 +1,5 @@
 import { useRef } from "react";
-import { EmptyState, ErrorState, Loading } from "@/components/status";
+import { EmptyState, QueryView, Skeleton } from "@/components/status";
 import { formatDate } from "@/lib/format";
 import { usePlans } from "../../api/get-plans";
 import { useSubscription } from "../../api/get-subscription";
@@ -8,19 +8,27 @@ import { SubscriptionStatusBadge } from "../../components/subscription-status";
 import { useUsage } from "../api/get-usage";
 import { AlertList } from "./alert-list";
 import { UsageChart } from "./usage-chart";
+import type { OrganizationSubscription } from "@/types/billing";
 
 function PlanCard({ organizationId }: { organizationId: string }) {
   const subscription = useSubscription(organizationId);
   const plans = usePlans();
-  if (subscription.isPending) return <Loading label="Loading subscription…" />;
-  if (subscription.isError) {
-    return <ErrorState title="The subscription could not be loaded." error={subscription.error} onRetry={() => void subscription.refetch()} />;
+  return (
+    <QueryView query={subscription} loading={<Skeleton label="Loading subscription…" lines={4} />} errorTitle="The subscription could not be loaded.">
+      {(current) =>
+        current ? <PlanFacts current={current} planName={planNameOf(current.plan_id)} /> : <EmptyState>No subscription yet. Choose a plan on the Plans tab.</EmptyState>
+      }
+    </QueryView>
+  );
+
+  function planNameOf(planId: string | null): string {
+    const plan = plans.data?.find((p) => p.id === planId);
+    // The catalog is a separate read: say it is loading rather than flash "Unknown plan".
+    return plan?.name ?? (plans.isPending ? "…" : "Unknown plan");
   }
-  const current = subscription.data;
-  if (!current) return <EmptyState>No subscription yet. Choose a plan on the Plans tab.</EmptyState>;
-  const plan = plans.data?.find((p) => p.id === current.plan_id);
-  // The catalog is a separate read: say it is loading rather than flash "Unknown plan".
-  const planName = plan?.name ?? (plans.isPending ? "…" : "Unknown plan");
+}
+
+function PlanFacts({ current, planName }: { current: OrganizationSubscription; planName: string }) {
   return (
     <dl className="facts">
       <dt>Plan</dt>
@@ -49,10 +57,11 @@ function PlanCard({ organizationId }: { organizationId: string }) {
 
 function UsageCard({ organizationId }: { organizationId: string }) {
   const usage = useUsage(organizationId);
-  if (usage.isPending) return <Loading label="Loading usage…" />;
-  if (usage.isError) return <ErrorState title="Usage could not be loaded." error={usage.error} onRetry={() => void usage.refetch()} />;
-  if (usage.data.length === 0) return <EmptyState>No credits used in the last 30 days.</EmptyState>;
-  return <UsageChart rows={usage.data} />;
+  return (
+    <QueryView query={usage} loading={<Skeleton label="Loading usage…" lines={6} />} errorTitle="Usage could not be loaded.">
+      {(rows) => (rows.length === 0 ? <EmptyState>No credits used in the last 30 days.</EmptyState> : <UsageChart rows={rows} />)}
+    </QueryView>
+  );
 }
 
 /** Overview tab: plan and status, balance, 30-day usage, active alerts. */

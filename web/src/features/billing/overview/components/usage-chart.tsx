@@ -2,7 +2,8 @@ import { formatCreditNumber, formatDate } from "@/lib/format";
 import type { CreditUsageDay } from "@/types/billing";
 import { USAGE_DAYS, usageWindowStart } from "../api/get-usage";
 
-const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
+// Colour tokens from styles.css, so the chart follows the light or dark theme.
+const PALETTE = ["--chart-1", "--chart-2", "--chart-3", "--chart-4", "--chart-5", "--chart-6"].map((token) => `var(${token})`);
 
 interface DayBar {
   day: string;
@@ -67,7 +68,7 @@ export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[];
                 const h = (part.credits / max) * (height - 2);
                 y -= h;
                 return part.credits > 0 ? (
-                  <rect key={part.eventKey} x={index * barWidth + 0.5} y={y} width={barWidth - 1} height={h} fill={color(part.eventKey)} />
+                  <rect key={part.eventKey} x={index * barWidth + 0.5} y={y} width={barWidth - 1} height={h} style={{ fill: color(part.eventKey) }} />
                 ) : null;
               })}
             </g>

@@ -1,5 +1,5 @@
 import { useId, useState } from "react";
-import { EmptyState, ErrorState, Loading } from "@/components/status";
+import { EmptyState, ErrorState, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatMoney } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
@@ -79,7 +79,7 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
   const portal = useOpenCustomerPortal();
   const manager = canManageBilling(role);
 
-  if (plans.isPending || subscription.isPending) return <Loading label="Loading plans…" />;
+  if (plans.isPending || subscription.isPending) return <Skeleton label="Loading plans…" lines={8} />;
   if (plans.isError) return <ErrorState title="Plans could not be loaded." error={plans.error} onRetry={() => void plans.refetch()} />;
   if (subscription.isError) {
     return <ErrorState title="The subscription could not be loaded." error={subscription.error} onRetry={() => void subscription.refetch()} />;
