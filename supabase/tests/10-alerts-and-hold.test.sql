@@ -43,10 +43,11 @@ select public.consume_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 'api_call_
 select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1'), 1,
   'further consumption below the threshold raises no second alert');
 
-select public.grant_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 100, 'purchased', null, 'cs_a2');  -- 185
+select public.grant_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 100, 'purchased', null, 'cs_a2');  -- 185: resolves it
 select public.consume_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 'storage_gb_month', 9);        -- 95: crosses again
-select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1'), 1,
-  'a second crossing while the first alert is still open does not stack another');
+select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1'
+            and dismissed_at is null and resolved_at is null), 1,
+  'a second crossing after the balance came back leaves one open alert (the first one is resolved)');
 
 select public.consume_credits('bbbbbbbb-0000-4000-8000-0000000000b1', 'ai_inference', 2);  -- B: 0, threshold 0
 select is((select count(*)::int from public.billing_alerts where organization_id = 'bbbbbbbb-0000-4000-8000-0000000000b1'), 0,
@@ -57,11 +58,11 @@ select is((select count(*)::int from public.billing_alerts where organization_id
 -- ============================================================================
 
 select tests.authenticate_as('mia@alerts.test');
-select is((select count(*)::int from public.billing_alerts), 1, 'a member sees their organization''s alert');
+select is((select count(*)::int from public.billing_alerts where resolved_at is null), 1, 'a member sees their organization''s alert');
 select lives_ok(
-  format('select public.dismiss_billing_alert(%L)', (select id from public.billing_alerts limit 1)),
+  format('select public.dismiss_billing_alert(%L)', (select id from public.billing_alerts where resolved_at is null)),
   'a member may dismiss it');
-select is((select dismissed_by from public.billing_alerts limit 1), tests.get_user_id('mia@alerts.test'),
+select is((select dismissed_by from public.billing_alerts where resolved_at is null), tests.get_user_id('mia@alerts.test'),
   'the dismissal records who dismissed it');
 select throws_ok(
   $$ update public.billing_alerts set dismissed_at = null $$, '42501', null,
@@ -72,11 +73,11 @@ select throws_ok(
 reset role;
 
 select public.consume_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 'api_call_basic', 1);  -- still below: no new crossing
-select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null), 0,
+select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null and resolved_at is null), 0,
   'staying below the threshold after a dismissal raises nothing new');
 select public.grant_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 100, 'purchased', null, 'cs_a3');
 select public.consume_credits('aaaaaaaa-0000-4000-8000-0000000000a1', 'storage_gb_month', 10);
-select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null), 1,
+select is((select count(*)::int from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null and resolved_at is null), 1,
   'the next crossing after a dismissal raises a new alert');
 
 -- ============================================================================
@@ -88,7 +89,7 @@ select is((select count(*)::int from public.billing_alerts where organization_id
   'a member of another organization sees none of A''s alerts');
 select throws_ok(
   format('select public.dismiss_billing_alert(%L)',
-    (select id from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null)),
+    (select id from public.billing_alerts where organization_id = 'aaaaaaaa-0000-4000-8000-0000000000a1' and dismissed_at is null and resolved_at is null)),
   '42501', null, 'a member of another organization cannot dismiss A''s alert');
 select throws_ok(
   $$ select public.dismiss_billing_alert('00000000-0000-4000-8000-000000000000') $$,

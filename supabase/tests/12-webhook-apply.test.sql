@@ -3,7 +3,7 @@
 -- Every effect happens once however often it is applied, and marks its inbox event processed.
 
 begin;
-select plan(41);
+select plan(42);
 
 -- ============================================================================
 -- Setup (as the table owner)
@@ -125,8 +125,10 @@ select is((select grace_period_end from public.organization_subscriptions where 
   'paying the invoice ends the grace period');
 select is((select status::text from public.billing_history where stripe_reference = 'in_d2'), 'paid',
   'the history row moves from failed to paid');
-select is((select count(*)::int from public.billing_alerts where kind = 'payment_failed' and dismissed_at is null), 0,
+select is((select count(*)::int from public.billing_alerts where kind = 'payment_failed' and dismissed_at is null and resolved_at is null), 0,
   'and the payment_failed alert is closed');
+select is((select resolved_reason || ' ' || (dismissed_at is null)::text from public.billing_alerts where kind = 'payment_failed'),
+  'invoice_paid true', 'resolved because the invoice was paid, not dismissed');
 
 -- ============================================================================
 -- Service role: cancellation is terminal

@@ -60,14 +60,14 @@ isOneToOne: false
                   ]
                 },"billing_alerts": {
                   Row: {
-                    "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message": string,"organization_id": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
+                    "created_at": string,"data": NonNullable<Json>,"dedupe_key": string | null,"dismissed_at": string | null,"dismissed_by": string | null,"id": string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message": string,"organization_id": string,"resolved_at": string | null,"resolved_reason": string | null,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message"?: string,"organization_id": string,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind": Database["public"]['Enums']["billing_alert_kind"],"message"?: string,"organization_id": string,"resolved_at"?: string | null,"resolved_reason"?: string | null,"severity": Database["public"]['Enums']["billing_alert_severity"],"title": string
                   }
                   Update: {
-                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind"?: Database["public"]['Enums']["billing_alert_kind"],"message"?: string,"organization_id"?: string,"severity"?: Database["public"]['Enums']["billing_alert_severity"],"title"?: string
+                    "created_at"?: string,"data"?: NonNullable<Json>,"dedupe_key"?: string | null,"dismissed_at"?: string | null,"dismissed_by"?: string | null,"id"?: string,"kind"?: Database["public"]['Enums']["billing_alert_kind"],"message"?: string,"organization_id"?: string,"resolved_at"?: string | null,"resolved_reason"?: string | null,"severity"?: Database["public"]['Enums']["billing_alert_severity"],"title"?: string
                   }
                   Relationships: [
                     {
@@ -661,6 +661,9 @@ isOneToOne: false
                            },
 "link_stripe_customer":
 { Args: { "p_event_id": string,"p_organization_id": string,"p_stripe_customer_id": string }; Returns: undefined
+                           },
+"note_spend_limit_refused":
+{ Args: { "p_organization_id": string }; Returns: string
                            },
 "note_stripe_event_failure":
 { Args: { "p_error": string,"p_event_id": string }; Returns: undefined

@@ -8,6 +8,7 @@ import { json } from "../../_shared/http.ts";
 import { rpc } from "../../_shared/supabase.ts";
 import { consumeBatchBody, consumeBody } from "../../_shared/validate.ts";
 import { asCaller, type BillingEnv, organizationParam, readJson } from "../request.ts";
+import { alertingSpendLimit } from "../spend-limit-refusal.ts";
 
 /**
  * A full batch (1,000 events, each with a key and some metadata) is far past the 16 KiB of
@@ -25,13 +26,14 @@ credits.get("/:org_id", async (c) => {
 
 credits.post("/consume", async (c) => {
   const body = await readJson(c, consumeBody);
-  const result = await rpc(asCaller(c), "consume_credits", {
-    p_organization_id: body.organization_id,
-    p_event_key: body.event_key,
-    p_quantity: body.quantity ?? 1,
-    p_idempotency_key: body.idempotency_key ?? null,
-    p_metadata: body.metadata ?? {},
-  });
+  const result = await alertingSpendLimit(c, body.organization_id, () =>
+    rpc(asCaller(c), "consume_credits", {
+      p_organization_id: body.organization_id,
+      p_event_key: body.event_key,
+      p_quantity: body.quantity ?? 1,
+      p_idempotency_key: body.idempotency_key ?? null,
+      p_metadata: body.metadata ?? {},
+    }));
   return json(result);
 });
 

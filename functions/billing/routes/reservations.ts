@@ -12,6 +12,7 @@ import { rpc } from "../../_shared/supabase.ts";
 import { releaseBody, reserveBody, settleBody } from "../../_shared/validate.ts";
 import { withErrorCodes } from "../api-error.ts";
 import { asCaller, type BillingContext, type BillingEnv, readJson, uuidParam } from "../request.ts";
+import { alertingSpendLimit } from "../spend-limit-refusal.ts";
 
 export const reservations = new Hono<BillingEnv>();
 
@@ -26,14 +27,15 @@ const reservationParam = (c: BillingContext) => uuidParam(c, "reservation_id", "
 
 reservations.post("/reserve", async (c) => {
   const body = await readJson(c, reserveBody);
-  const result = await rpc(asCaller(c), "reserve_credits", {
-    p_organization_id: body.organization_id,
-    p_event_key: body.event_key,
-    p_quantity: body.quantity ?? 1,
-    p_idempotency_key: body.idempotency_key ?? null,
-    p_ttl_seconds: body.ttl_seconds ?? 900,
-    p_metadata: body.metadata ?? {},
-  });
+  const result = await alertingSpendLimit(c, body.organization_id, () =>
+    rpc(asCaller(c), "reserve_credits", {
+      p_organization_id: body.organization_id,
+      p_event_key: body.event_key,
+      p_quantity: body.quantity ?? 1,
+      p_idempotency_key: body.idempotency_key ?? null,
+      p_ttl_seconds: body.ttl_seconds ?? 900,
+      p_metadata: body.metadata ?? {},
+    }));
   return json(result);
 });
 

@@ -17,7 +17,7 @@ summary.get("/:org_id", async (c) => {
     db.from("credit_usage_daily").select("day, event_key, events, credits")
       .eq("organization_id", organization).gte("day", since).order("day"),
     db.from("billing_alerts").select("id, kind, severity, title, message, data, created_at")
-      .eq("organization_id", organization).is("dismissed_at", null).order("created_at", { ascending: false }),
+      .eq("organization_id", organization).is("dismissed_at", null).is("resolved_at", null).order("created_at", { ascending: false }),
   ]);
   return json({ subscription, balance, usage: dataOf(usage), alerts: dataOf(alerts) });
 });

@@ -7,13 +7,14 @@ import { billingKey } from "../../api/billing-keys";
 
 export const alertsQueryKey = (organizationId: string) => [...billingKey(organizationId), "alerts"] as const;
 
-/** Open (undismissed) alerts, newest first. */
+/** Open alerts (neither dismissed nor resolved by themselves), newest first. */
 export async function fetchAlerts(supabase: BillingSupabaseClient, organizationId: string): Promise<BillingAlert[]> {
   const { data, error } = await supabase
     .from("billing_alerts")
     .select("*")
     .eq("organization_id", organizationId)
     .is("dismissed_at", null)
+    .is("resolved_at", null)
     .order("created_at", { ascending: false })
     .limit(20);
   throwIfError(error);

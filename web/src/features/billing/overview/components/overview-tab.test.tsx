@@ -9,6 +9,7 @@ import { OverviewTab } from "./overview-tab";
 const alert = {
   id: "a1", organization_id: ORG, kind: "low_balance", severity: "warning", title: "Credit balance is low",
   message: "Below 100 credits.", data: {}, dedupe_key: null, created_at: "2026-11-22T10:00:00Z", dismissed_at: null, dismissed_by: null,
+  resolved_at: null, resolved_reason: null,
 };
 
 function handler(overrides: Partial<Record<string, () => Response>> = {}): FakeHandler {
