@@ -48,7 +48,15 @@ test("npm start brings the stack up on the given ports, prints a working demo lo
   stateDir = await mkdtemp(path.join(tmpdir(), "billing-start-"));
   // Postgres runs as its own system user when we are root; it must be able to enter the directory.
   await chmod(stateDir, 0o755);
-  const ports = { API_PORT: await freePort(), POSTGRES_PORT: await freePort(), STRIPE_PORT: await freePort(), DASHBOARD_PORT: await freePort() };
+  // Every port free-picked, the mail catcher's too: another stack on this machine may hold the defaults.
+  const ports = {
+    API_PORT: await freePort(),
+    POSTGRES_PORT: await freePort(),
+    STRIPE_PORT: await freePort(),
+    DASHBOARD_PORT: await freePort(),
+    MAIL_UI_PORT: await freePort(),
+    MAIL_SMTP_PORT: await freePort(),
+  };
   const env = { LOCAL_STATE_DIR: stateDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
   const first = startCommand(env);
   await waitFor(() => first.output().includes("Press Ctrl-C") || first.child.exitCode !== null, 150_000, "npm start to be ready", first.output);

@@ -44,6 +44,8 @@ interface Ports {
   POSTGRES_PORT: number;
   STRIPE_PORT: number;
   DASHBOARD_PORT: number;
+  MAIL_UI_PORT: number;
+  MAIL_SMTP_PORT: number;
 }
 
 /** A throwaway state directory, free ports and a private tmux server for one stack. */
@@ -54,7 +56,15 @@ async function terminalStack() {
   await chmod(stateDir, 0o755);
   const socketDir = await mkdtemp(path.join(tmpdir(), "billing-tmux-"));
   const socket = path.join(socketDir, "socket");
-  const ports: Ports = { API_PORT: await freePort(), POSTGRES_PORT: await freePort(), STRIPE_PORT: await freePort(), DASHBOARD_PORT: await freePort() };
+  // Every port free-picked, the mail catcher's too: another stack on this machine may hold the defaults.
+  const ports: Ports = {
+    API_PORT: await freePort(),
+    POSTGRES_PORT: await freePort(),
+    STRIPE_PORT: await freePort(),
+    DASHBOARD_PORT: await freePort(),
+    MAIL_UI_PORT: await freePort(),
+    MAIL_SMTP_PORT: await freePort(),
+  };
   const tmux = (...args: string[]) => execFileAsync("tmux", ["-S", socket, ...args]);
   let session = 0;
   cleanups.push(async () => {
