@@ -25,6 +25,16 @@ function handler(ledger: (url: URL) => Response): FakeHandler {
 }
 
 describe("Credits tab", () => {
+  it("prices each pack per 1,000 credits and shows what the bigger one saves", async () => {
+    const bigger = { ...product, id: "p5", code: "credits_5000", name: "5,000 credits", credits: 5000, unit_amount: 4500 };
+    renderWithBackend(<CreditsTab organizationId={ORG} role="member" />, ({ path, ...rest }) =>
+      path === "/rest/v1/credit_products" ? json([product, bigger]) : handler(() => json([], { total: 0 }))({ path, ...rest }));
+    const small = (await screen.findByRole("heading", { name: "1,000 credits" })).closest("li")!;
+    const large = screen.getByRole("heading", { name: "5,000 credits" }).closest("li")!;
+    expect(within(small as HTMLElement).getByText(/per 1,000 credits/)).toHaveTextContent(/^\$10\.00 per 1,000 credits$/);
+    expect(within(large as HTMLElement).getByText(/per 1,000 credits/)).toHaveTextContent(/^\$9\.00 per 1,000 credits · save 10%$/);
+  });
+
   it("shows the balance split, the ledger, and paging with the exact count", async () => {
     const rows = [transaction(2), transaction(1, { kind: "grant", amount: 1000, balance_after: 1000 })];
     const view = renderWithBackend(<CreditsTab organizationId={ORG} role="owner" />, handler(() => json(rows, { total: 45 })));

@@ -13,6 +13,7 @@ import { useStartCreditCheckout } from "../api/start-credit-checkout";
 import { SpendLimitCard } from "./spend-limit-card";
 import { AutoTopUpForm } from "./auto-top-up-form";
 import { CardOnFile } from "./card-on-file";
+import { packValues, type PackValue } from "../pack-value";
 
 function ThresholdForm({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const threshold = useThreshold(organizationId);
@@ -62,12 +63,26 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
   );
 }
 
+/** A pack's rate per 1,000 credits, and its saving against the dearest pack when it has one. */
+function PackRate({ value, currency }: { value: PackValue | undefined; currency: string }) {
+  if (!value) return null;
+  // Minor units to two decimals of the currency, so $0.90 per 1,000 reads as such.
+  const rate = formatMoney(Math.round(value.perThousandCredits), currency);
+  return (
+    <p className="pack-rate">
+      {rate} per 1,000 credits
+      {value.savingPercent > 0 ? <strong className="pack-saving"> · save {value.savingPercent}%</strong> : null}
+    </p>
+  );
+}
+
 function CreditPacks({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const products = useCreditProducts();
   const checkout = useStartCreditCheckout();
   if (products.isPending) return <Skeleton label="Loading credit packs…" lines={4} />;
   if (products.isError) return <ErrorState title="Credit packs could not be loaded." error={products.error} onRetry={() => void products.refetch()} />;
   if (products.data.length === 0) return <EmptyState>No credit packs are on sale right now.</EmptyState>;
+  const values = packValues(products.data);
   return (
     <>
       <ManagerOnly role={role}>{null}</ManagerOnly>
@@ -78,6 +93,7 @@ function CreditPacks({ organizationId, role }: { organizationId: string; role: O
             <h3>{product.name}</h3>
             <p className="price">{formatMoney(product.unit_amount, product.currency)}</p>
             <p>{formatCredits(product.credits)}, never expire</p>
+            <PackRate value={values.get(product.code)} currency={product.currency} />
             {canManageBilling(role) ? (
               <button
                 type="button"
