@@ -6,6 +6,7 @@ import { parseReturnFromStripe, RETURN_FROM_STRIPE_PARAMS, type ReturnFromStripe
 import { ReturnFromStripeBanner } from "./return-from-stripe";
 import { ActionAlertBanners } from "../alerts/action-alert-banners";
 import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
+import { tabForKey } from "@/lib/tab-keys";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
@@ -31,12 +32,9 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
-    const index = TABS.findIndex((t) => t.id === tab);
-    const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
-    if (step !== 0) select(TABS[(index + step + TABS.length) % TABS.length]!.id, true);
-    else if (event.key === "Home") select(TABS[0].id, true);
-    else if (event.key === "End") select(TABS[TABS.length - 1]!.id, true);
-    else return;
+    const next = tabForKey(event.key, TABS.map((t) => t.id), tab);
+    if (next === null) return;
+    select(next, true);
     event.preventDefault();
   }
 

@@ -12,6 +12,7 @@ import { OrganizationsPanel } from "./organizations-panel";
 import { OverviewPanel } from "./overview-panel";
 import { PeriodPicker, presetPeriod, type PeriodChoice } from "./period-picker";
 import "../operator.css";
+import { tabForKey } from "@/lib/tab-keys";
 
 const TABS = [
   { id: "overview", label: "Overview" },
@@ -47,12 +48,9 @@ function Console() {
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
-    const index = TABS.findIndex((t) => t.id === tab);
-    const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
-    if (step !== 0) select(TABS[(index + step + TABS.length) % TABS.length]!.id, true);
-    else if (event.key === "Home") select(TABS[0].id, true);
-    else if (event.key === "End") select(TABS[TABS.length - 1]!.id, true);
-    else return;
+    const next = tabForKey(event.key, TABS.map((t) => t.id), tab);
+    if (next === null) return;
+    select(next, true);
     event.preventDefault();
   }
 
