@@ -32,7 +32,7 @@ export interface OrganizationDetail {
     actor_email: string | null;
   }>;
   history: Array<{ id: string; occurred_at: string; kind: string; status: string; description: string; amount: number; currency: string }>;
-  alerts: Array<{ id: string; kind: string; severity: string; title: string; message: string; created_at: string; dismissed_at: string | null }>;
+  alerts: Array<{ id: string; kind: string; severity: string; title: string; message: string; created_at: string; dismissed_at: string | null; resolved_at: string | null; resolved_reason: string | null }>;
   notifications: Array<{ id: string; type: string; status: string; attempts: number; last_error: string | null; created_at: string }>;
   members: Array<{ user_id: string; email: string; role: string }>;
   reservations: {

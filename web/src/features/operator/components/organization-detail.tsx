@@ -2,6 +2,7 @@ import { EmptyState, ErrorState, Loading } from "@/components/status";
 import { formatCreditDelta, formatCreditNumber, formatCredits, formatDate, formatDateTime, formatMoney, humanize } from "@/lib/format";
 import { useOrganization } from "../api/get-organization";
 import type { Period } from "../api/operator-keys";
+import { alertState } from "../alert-state";
 import { AdjustCreditsForm } from "./adjust-credits-form";
 import { ExportButtons } from "./export-buttons";
 import { OrganizationSpending } from "./organization-spending";
@@ -133,7 +134,7 @@ export function OrganizationDetailView({ organizationId, period, onBack }: { org
             <ul className="alerts">
               {d.alerts.map((a) => (
                 <li key={a.id} className="alert">
-                  <span><strong>{a.title}</strong> <span className="muted">{humanize(a.severity)} · {formatDateTime(a.created_at)}{a.dismissed_at ? " · dismissed" : ""}</span><br />{a.message}</span>
+                  <span><strong>{a.title}</strong> <span className="muted">{humanize(a.severity)} · {formatDateTime(a.created_at)}{alertState(a)}</span><br />{a.message}</span>
                 </li>
               ))}
             </ul>
