@@ -138,21 +138,27 @@ export function changeKind(live: LiveSubscription, target: CatalogPlan, interval
 export const PREVIEW_VALID_SECONDS = 15 * 60;
 
 /**
- * The moment an upgrade is prorated from: now, but never before the period started (a test
- * clock may run ahead of ours; Stripe keeps proration dates inside the period as well).
+ * Stripe's "now" for a subscription, as the preview it computed at that moment shows it: its
+ * proration lines start there. Read from Stripe rather than our clock, so a test clock running
+ * ahead (or our clock drifting) cannot make the charge differ from the preview. Without
+ * proration lines (a trial), our clock, kept inside the period.
  */
-export function prorationNow(item: Stripe.SubscriptionItem, nowSeconds = Math.floor(Date.now() / 1000)): number {
-  return Math.min(Math.max(nowSeconds, item.current_period_start), item.current_period_end);
+export function prorationMoment(invoice: Stripe.Invoice, item: Stripe.SubscriptionItem): number {
+  const starts = invoice.lines.data
+    .filter((line) => line.parent?.subscription_item_details?.proration === true)
+    .map((line) => line.period.start);
+  if (starts.length > 0) return Math.min(...starts);
+  return Math.min(Math.max(Math.floor(Date.now() / 1000), item.current_period_start), item.current_period_end);
 }
 
 /**
- * The proration date a change uses: the previewed one, if it is recent (a stale preview, or
- * a date chosen to make the upgrade cheap, is refused: the charge must be the one shown), else now.
+ * The proration date a change uses: the previewed one, if it is recent by Stripe's clock (a
+ * stale preview, or a date chosen to make the upgrade cheap, is refused: the charge must be the
+ * one shown and cover the rest of the period from about now), else Stripe's now.
  */
-export function prorationDateFor(item: Stripe.SubscriptionItem, previewed: number | undefined): number {
-  const now = prorationNow(item);
-  if (previewed === undefined) return now;
-  if (previewed > now || previewed < now - PREVIEW_VALID_SECONDS || previewed < item.current_period_start) {
+export function prorationDateFor(item: Stripe.SubscriptionItem, stripeNow: number, previewed: number | undefined): number {
+  if (previewed === undefined) return stripeNow;
+  if (previewed > stripeNow || previewed < stripeNow - PREVIEW_VALID_SECONDS || previewed < item.current_period_start) {
     throw new ApiError(409, "preview_expired", "The preview is out of date: preview the change again.");
   }
   return previewed;
@@ -166,22 +172,6 @@ export interface ChargeLine {
 
 export function linesOf(invoice: Stripe.Invoice): ChargeLine[] {
   return invoice.lines.data.map((line) => ({ description: line.description ?? "", amount: line.amount }));
-}
-
-/**
- * The proration lines of an invoice as the SQL credit rule reads them: each line's price,
- * signed amount and period.
- */
-export function prorationLines(invoice: Stripe.Invoice): Array<{ price: string; amount: number; start: string; end: string }> {
-  return invoice.lines.data
-    .filter((line) => line.parent?.subscription_item_details?.proration === true)
-    .map((line) => ({
-      price: idOf(line.pricing?.price_details?.price ?? null) ?? "",
-      amount: line.amount,
-      start: fromUnix(line.period.start)!,
-      end: fromUnix(line.period.end)!,
-    }))
-    .filter((line) => line.price !== "");
 }
 
 /** The change a subscription schedule holds for the next phase, as the API shows it. */

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type Stripe from "stripe";
 import { json } from "../../_shared/http.ts";
-import { fromUnix, subscriptionState } from "../../_shared/stripe-mapping.ts";
+import { fromUnix, invoiceProrationLines, subscriptionState } from "../../_shared/stripe-mapping.ts";
 import { rpc } from "../../_shared/supabase.ts";
 import { organizationBody, planChangeBody, planChangePreviewBody } from "../../_shared/validate.ts";
 import { ApiError, stripeErrorType } from "../api-error.ts";
@@ -20,8 +20,7 @@ import {
   linesOf,
   liveSubscription,
   prorationDateFor,
-  prorationLines,
-  prorationNow,
+  prorationMoment,
   releaseSchedule,
   requestedPlan,
   requireChangeable,
@@ -61,35 +60,44 @@ async function preview(c: BillingContext, organization: string, planCode: string
   const price = await planPrice(stripe, service, target, interval);
   const nextCharge = { date: fromUnix(live.item.current_period_end)!, amount: catalogAmount(target, interval) };
   if (kind === "scheduled") {
+    const now = Math.min(Math.max(Math.floor(Date.now() / 1000), live.item.current_period_start), live.item.current_period_end);
     return {
       live,
       price,
       kind,
-      prorationDate: prorationNow(live.item),
+      prorationDate: now,
       answer: {
         kind,
         effective_at: fromUnix(live.item.current_period_end)!,
         amount_due_now: 0,
         currency: target.currency,
-        proration_date: prorationNow(live.item),
+        proration_date: now,
         credits_now: 0,
         lines: [{ description: `${target.name} (${interval}ly) from the next billing period`, amount: catalogAmount(target, interval) }],
         next_charge: nextCharge,
       },
     };
   }
-  const prorationDate = prorationDateFor(live.item, previewedDate);
-  const invoice = await stripe.invoices.createPreview({
-    customer: live.customer,
-    subscription: live.subscription.id,
-    subscription_details: {
-      items: [{ id: live.item.id, price }],
-      proration_behavior: "always_invoice",
-      proration_date: prorationDate,
-    },
-  });
-  const credits = await rpc(service, "proration_allowance_credits", {
-    p_lines: prorationLines(invoice),
+  const change = (prorationDate?: number) =>
+    stripe.invoices.createPreview({
+      customer: live.customer,
+      subscription: live.subscription.id,
+      subscription_details: {
+        items: [{ id: live.item.id, price }],
+        proration_behavior: "always_invoice",
+        ...(prorationDate === undefined ? {} : { proration_date: prorationDate }),
+      },
+    });
+  // Previewed at Stripe's now; a change that brings its preview's date is checked against it
+  // and previewed again at that date.
+  let invoice = await change();
+  const prorationDate = prorationDateFor(live.item, prorationMoment(invoice, live.item), previewedDate);
+  if (previewedDate !== undefined) invoice = await change(prorationDate);
+  // During a trial Stripe changes the price with no proration: nothing is due now, and the
+  // preview shows the renewal instead (the trial's allowance rule grants nothing more).
+  const chargedNow = invoice.lines.data.length > 0 && invoice.lines.data.every((line) => line.parent?.subscription_item_details?.proration === true);
+  const credits = !chargedNow ? 0 : await rpc(service, "proration_allowance_credits", {
+    p_lines: invoiceProrationLines(invoice),
     p_period_start: fromUnix(live.item.current_period_start),
     p_period_end: fromUnix(live.item.current_period_end),
   });
@@ -101,11 +109,11 @@ async function preview(c: BillingContext, organization: string, planCode: string
     answer: {
       kind,
       effective_at: fromUnix(prorationDate)!,
-      amount_due_now: invoice.amount_due,
+      amount_due_now: chargedNow ? invoice.amount_due : 0,
       currency: invoice.currency,
       proration_date: prorationDate,
       credits_now: credits,
-      lines: linesOf(invoice),
+      lines: chargedNow ? linesOf(invoice) : [],
       next_charge: nextCharge,
     },
   };
