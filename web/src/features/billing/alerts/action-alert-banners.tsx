@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { errorMessage } from "@/lib/errors";
+import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole } from "@/types/billing";
 import { useCreditBalance } from "../api/get-credit-balance";
@@ -42,7 +43,8 @@ export function ActionAlertBanners({
   /** Shows the Credits tab; the banner then brings the action's section into view. */
   onOpenCredits: () => void;
 }) {
-  const subscription = useSubscription(organizationId);
+  // Re-read like the balance: a renewal can fail while the page is open, and the banner should say so.
+  const subscription = useSubscription(organizationId, LIVE_REFRESH_MS);
   const balance = useCreditBalance(organizationId);
   const threshold = useThreshold(organizationId);
   const openAlerts = useAlerts(organizationId);

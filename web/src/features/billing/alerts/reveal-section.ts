@@ -19,10 +19,11 @@ export type CreditsSection = keyof typeof CREDITS_SECTION_HEADINGS;
 export function revealSection(section: CreditsSection, timeoutMs = 10_000): () => void {
   const id = CREDITS_SECTION_HEADINGS[section];
   const reveal = (heading: HTMLElement) => {
-    heading.scrollIntoView?.({ block: "start", behavior: "smooth" });
+    heading.scrollIntoView?.({ block: "start" });
     // A heading is not focusable by default; -1 makes it a focus target without a tab stop.
     if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
+    keepInView(heading);
   };
   const present = document.getElementById(id);
   if (present) {
@@ -42,4 +43,24 @@ export function revealSection(section: CreditsSection, timeoutMs = 10_000): () =
   }
   observer.observe(document.body, { childList: true, subtree: true });
   return stop;
+}
+
+/**
+ * The sections above the heading are still loading when it appears (skeletons, then figures),
+ * and a page too short to scroll that far leaves the browser nothing to anchor to: the heading
+ * would end up below the fold. So it is scrolled back to while the page settles, for
+ * `settleMs` or until the person scrolls or types, whichever comes first.
+ */
+function keepInView(heading: HTMLElement, settleMs = 3_000): void {
+  if (typeof ResizeObserver === "undefined") return;
+  const observer = new ResizeObserver(() => heading.scrollIntoView({ block: "start" }));
+  const personActs = ["wheel", "touchstart", "keydown", "pointerdown"] as const;
+  const stop = () => {
+    observer.disconnect();
+    window.clearTimeout(timer);
+    for (const event of personActs) window.removeEventListener(event, stop);
+  };
+  const timer = window.setTimeout(stop, settleMs);
+  for (const event of personActs) window.addEventListener(event, stop, { passive: true });
+  observer.observe(document.body);
 }
