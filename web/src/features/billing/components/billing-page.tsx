@@ -7,6 +7,7 @@ import { ReturnFromStripeBanner } from "./return-from-stripe";
 import { ActionAlertBanners } from "../alerts/action-alert-banners";
 import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
 import { tabForKey } from "@/lib/tab-keys";
+import { BillingViewerProvider } from "./billing-viewer";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
@@ -49,6 +50,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
   }, []);
 
   return (
+    <BillingViewerProvider value={{ organizationId, role }}>
     <section aria-labelledby="billing-heading" className="billing">
       <h1 id="billing-heading">Billing</h1>
       <p className="muted org-id">
@@ -85,5 +87,6 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
         </Suspense>
       </div>
     </section>
+    </BillingViewerProvider>
   );
 }

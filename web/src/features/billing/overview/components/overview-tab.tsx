@@ -4,6 +4,7 @@ import { formatDate } from "@/lib/format";
 import { usePlans } from "../../api/get-plans";
 import { useSubscription } from "../../api/get-subscription";
 import { BalanceCard } from "../../components/balance-card";
+import { CHOOSE_A_PLAN, NextStep } from "../../components/next-step";
 import { SubscriptionStatusBadge } from "../../components/subscription-status";
 import { useUsage } from "../api/get-usage";
 import { AlertList } from "./alert-list";
@@ -16,7 +17,12 @@ function PlanCard({ organizationId }: { organizationId: string }) {
   return (
     <QueryView query={subscription} loading={<Skeleton label="Loading subscription…" lines={4} />} errorTitle="The subscription could not be loaded.">
       {(current) =>
-        current ? <PlanFacts current={current} planName={planNameOf(current.plan_id)} /> : <EmptyState>No subscription yet. Choose a plan on the Plans tab.</EmptyState>
+        current ? <PlanFacts current={current} planName={planNameOf(current.plan_id)} /> : (
+          <EmptyState>
+            No subscription yet: a plan gives you credits every period.
+            <NextStep actions={[CHOOSE_A_PLAN]} toDo="choose a plan" />
+          </EmptyState>
+        )
       }
     </QueryView>
   );
