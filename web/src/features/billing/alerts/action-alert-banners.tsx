@@ -11,7 +11,8 @@ import { useSpendLimit } from "../credits/api/spend-limit";
 import { useAlerts } from "../overview/api/get-alerts";
 import { useOpenCustomerPortal } from "../plans/api/open-customer-portal";
 import { actionAlerts, type ActionAlert, type ActionAlertAction } from "./action-alerts";
-import { revealSection, type CreditsSection } from "./reveal-section";
+import { revealSection } from "../tabs/tab-link";
+import { AskManagers } from "../components/ask-managers";
 
 const ACTION_LABELS: Record<ActionAlertAction, string> = {
   "update-payment-method": "Update payment method",
@@ -21,17 +22,20 @@ const ACTION_LABELS: Record<ActionAlertAction, string> = {
   "raise-spend-limit": "Raise the limit",
 };
 
-/** The Credits tab section each in-app action leads to; the others open Stripe's portal. */
-const ACTION_SECTIONS: Partial<Record<ActionAlertAction, CreditsSection>> = {
-  "buy-credits": "packs",
-  "auto-top-up": "autoTopUp",
-  "raise-spend-limit": "spendLimit",
+/**
+ * The Credits tab heading each in-app action lands on (credits/components/credits-tab.tsx;
+ * the Billing page test follows each action to its heading); the others open Stripe's portal.
+ */
+const ACTION_SECTIONS: Partial<Record<ActionAlertAction, string>> = {
+  "buy-credits": "cr-packs",
+  "auto-top-up": "cr-auto-top-up",
+  "raise-spend-limit": "cr-spend-limit",
 };
 
 /**
  * Banners at the top of every tab for what needs doing now (a failed payment, a failed auto
  * top-up, the spend limit reached, a low balance), each with its action: owners and admins get
- * the button, members are told who can act.
+ * the button, members are told whom to ask, by name.
  */
 export function ActionAlertBanners({
   organizationId,
@@ -85,7 +89,12 @@ export function ActionAlertBanners({
         <li key={alert.id} className={`banner banner-${alert.tone}`}>
           <p>
             <strong>{alert.title}</strong> {alert.text}
-            {manager ? null : " An owner or admin of this organization can act on it."}
+            {manager ? null : (
+              <>
+                {" "}
+                <AskManagers organizationId={organizationId} toDo={alert.ask} />
+              </>
+            )}
           </p>
           {manager ? (
             <span className="banner-actions">

@@ -23,7 +23,7 @@ describe("alerts that need action", () => {
       alerts: [openAlert("payment_failed")],
     });
     expect(rest).toEqual([]);
-    expect(alert).toMatchObject({ id: "past-due", tone: "critical", actions: ["update-payment-method"] });
+    expect(alert).toMatchObject({ id: "past-due", tone: "critical", actions: ["update-payment-method"], ask: "update the payment method" });
     expect(alert!.text).toMatch(/^Update the payment method by .*2026/);
   });
 
@@ -37,18 +37,18 @@ describe("alerts that need action", () => {
   it("a low balance says the balance now and offers to buy, and auto top-up only with a card on file and auto top-up off", () => {
     const low = { subscription: subscription(), balance: balance(100), threshold: 500 };
     const [alert] = actionAlerts({ ...low, hasCardOnFile: true, autoTopUpEnabled: false });
-    expect(alert).toMatchObject({ id: "low-balance", actions: ["buy-credits", "auto-top-up"] });
+    expect(alert).toMatchObject({ id: "low-balance", actions: ["buy-credits", "auto-top-up"], ask: "buy credits or turn on auto top-up" });
     expect(alert!.text).toBe("The balance is 100 credits, below your alert threshold of 500 credits.");
     expect(actionAlerts({ ...low, hasCardOnFile: true, autoTopUpEnabled: null })[0]!.actions).toEqual(["buy-credits", "auto-top-up"]);
     // No card to charge, auto top-up already on, or not known yet: buying is the only action.
-    expect(actionAlerts({ ...low, hasCardOnFile: false, autoTopUpEnabled: false })[0]!.actions).toEqual(["buy-credits"]);
+    expect(actionAlerts({ ...low, hasCardOnFile: false, autoTopUpEnabled: false })[0]).toMatchObject({ actions: ["buy-credits"], ask: "buy credits" });
     expect(actionAlerts({ ...low, hasCardOnFile: true, autoTopUpEnabled: true })[0]!.actions).toEqual(["buy-credits"]);
     expect(actionAlerts(low)[0]!.actions).toEqual(["buy-credits"]);
   });
 
   it("a failed auto top-up asks for the card, and says when auto top-up was turned off", () => {
     const [alert] = actionAlerts({ ...quiet, alerts: [openAlert("auto_top_up_failed")], autoTopUpEnabled: true });
-    expect(alert).toMatchObject({ id: "auto-top-up-failed", tone: "critical", actions: ["update-card"] });
+    expect(alert).toMatchObject({ id: "auto-top-up-failed", tone: "critical", actions: ["update-card"], ask: "update the card on file" });
     expect(alert!.text).not.toMatch(/off/);
     const [off] = actionAlerts({ ...quiet, alerts: [openAlert("auto_top_up_failed")], autoTopUpEnabled: false });
     expect(off!.text).toMatch(/Auto top-up is off until it is turned on again\.$/);
@@ -56,7 +56,7 @@ describe("alerts that need action", () => {
 
   it("the spend limit reached offers to raise it, with this month's figures and the reset date", () => {
     const [alert] = actionAlerts({ ...quiet, spendLimit: spendLimit(1000, 900, 100) });
-    expect(alert).toMatchObject({ id: "spend-limit", tone: "warning", actions: ["raise-spend-limit"] });
+    expect(alert).toMatchObject({ id: "spend-limit", tone: "warning", actions: ["raise-spend-limit"], ask: "raise the spend limit" });
     expect(alert!.text).toBe("1,000 of the 1,000-credit limit used this month; usage beyond it is refused until Jan 1, 2027 unless the limit is raised.");
   });
 

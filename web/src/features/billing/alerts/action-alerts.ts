@@ -17,6 +17,8 @@ export interface ActionAlert {
   title: string;
   text: string;
   actions: ActionAlertAction[];
+  /** What a member asks an owner or admin to do ("update the payment method"). */
+  ask: string;
 }
 
 /** Everything a banner is worked out from; a figure not loaded yet (undefined) raises no banner. */
@@ -70,6 +72,7 @@ export function actionAlerts(figures: ActionAlertFigures): ActionAlert[] {
       title: "Your last payment failed.",
       text: `Update the payment method${by} to keep the subscription.`,
       actions: ["update-payment-method"],
+      ask: "update the payment method",
     });
   } else if (subscription && subscription.status !== "canceled" && open.some((alert) => alert.kind === "payment_failed")) {
     // An open payment_failed row whose invoice is not paid yet, on a subscription Stripe has
@@ -80,6 +83,7 @@ export function actionAlerts(figures: ActionAlertFigures): ActionAlert[] {
       title: "A subscription payment failed.",
       text: "Update the payment method so Stripe can retry it.",
       actions: ["update-payment-method"],
+      ask: "update the payment method",
     });
   }
 
@@ -91,6 +95,7 @@ export function actionAlerts(figures: ActionAlertFigures): ActionAlert[] {
       title: "Auto top-up could not charge the card.",
       text: `Update the card on file so the next top-up goes through.${off}`,
       actions: ["update-card"],
+      ask: "update the card on file",
     });
   }
 
@@ -104,6 +109,7 @@ export function actionAlerts(figures: ActionAlertFigures): ActionAlert[] {
         `${formatCreditNumber(used)} of the ${formatCreditNumber(spendLimit.monthly_credits!)}-credit limit used this month; ` +
         `usage beyond it is refused until ${formatDateUtc(nextMonthStart(spendLimit.month_start))} unless the limit is raised.`,
       actions: ["raise-spend-limit"],
+      ask: "raise the spend limit",
     });
   }
 
@@ -116,6 +122,7 @@ export function actionAlerts(figures: ActionAlertFigures): ActionAlert[] {
       title: "Your credit balance is low.",
       text: `The balance is ${formatCredits(balance.total)}, below your alert threshold of ${formatCredits(threshold)}.`,
       actions: canAutoTopUp ? ["buy-credits", "auto-top-up"] : ["buy-credits"],
+      ask: canAutoTopUp ? "buy credits or turn on auto top-up" : "buy credits",
     });
   }
   return alerts;

@@ -110,12 +110,19 @@ describe("alerts that need action", () => {
     expect(await banners.findByRole("alert")).toHaveTextContent("Your session has ended. Sign in again.");
   });
 
-  it("members see the alert and who can act, without buttons", async () => {
-    renderWithBackend(<BillingPage organizationId={ORG} role="member" />, (request) =>
-      request.path === "/rest/v1/organization_subscriptions" ? json([subscription({ status: "unpaid" })]) : quietBackend(request),
-    );
+  it("members see the alert and whom to ask, by name, without buttons", async () => {
+    renderWithBackend(<BillingPage organizationId={ORG} role="member" />, (request) => {
+      if (request.path === "/rest/v1/organization_subscriptions") return json([subscription({ status: "unpaid" })]);
+      if (request.path === "/rest/v1/rpc/organization_managers") {
+        return json([
+          { user_id: "u1", email: "dana@example.com", role: "owner" },
+          { user_id: "u2", email: "abe@example.com", role: "admin" },
+        ]);
+      }
+      return quietBackend(request);
+    });
     const banners = within(await screen.findByRole("list", { name: "Needs action" }));
-    expect(banners.getByText(/An owner or admin of this organization can act on it\./)).toBeInTheDocument();
+    expect(await banners.findByText(/Ask dana@example\.com \(owner\) or abe@example\.com \(admin\) to update the payment method\./)).toBeInTheDocument();
     expect(banners.queryByRole("button")).toBeNull();
   });
 });
