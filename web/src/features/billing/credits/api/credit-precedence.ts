@@ -33,6 +33,9 @@ export function useSetCreditPrecedence(organizationId: string) {
     mutationFn: (policy: CreditPrecedence) => setCreditPrecedence(supabase, organizationId, policy),
     // Whatever else reads the organization's setting (the Overview's outlook) reads it again;
     // not awaited, so "Saved." does not wait for every card's refresh.
-    onSuccess: () => void queryClient.invalidateQueries({ queryKey: billingKey(organizationId) }),
+    onSuccess: (_, policy) => {
+      queryClient.setQueryData(precedenceQueryKey(organizationId), policy);
+      void queryClient.invalidateQueries({ queryKey: billingKey(organizationId) });
+    },
   });
 }

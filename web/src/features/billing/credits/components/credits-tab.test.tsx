@@ -88,7 +88,7 @@ describe("Credits tab", () => {
   it("shows the ledger by day in the catalog's words, 60 identical calls folded into one line that expands", async () => {
     renderTab("owner", handler(() => json(sixtyCallsAfterAPack(), { total: 61 })));
     expect(await screen.findByText(textContent("Balance: 1,475 credits"))).toBeInTheDocument();
-    const table = await screen.findByRole("table", { name: /Credit transactions by day/ });
+    const table = await screen.findByRole("table", { name: /Credit transactions, newest first/ });
     const days = within(table).getAllByRole("rowheader");
     expect(days.map((d) => d.textContent)).toEqual([expect.stringMatching(/Nov 22, 2026 net -300$/), expect.stringMatching(/Nov 20, 2026 net \+1,000$/)]);
     const folded = within(table).getByText("Premium API call × 60").closest("tr")!;
@@ -107,7 +107,7 @@ describe("Credits tab", () => {
 
   it("asks for the last 30 days by default; presets and dates change the query and the address", async () => {
     const view = renderTab("member", handler(() => json([transaction(1, { created_at: "2026-11-22T12:00:00Z" })], { total: 1 })));
-    await screen.findByRole("table", { name: /Credit transactions by day/ });
+    await screen.findByRole("table", { name: /Credit transactions, newest first/ });
     const first = ledgerCalls(view.calls)[0]!;
     expect(first).toContain(`created_at=gte.${new Date("2026-10-25T00:00:00").toISOString()}`);
     expect(first).toContain(`created_at=lt.${new Date("2026-11-24T00:00:00").toISOString()}`);
@@ -137,7 +137,7 @@ describe("Credits tab", () => {
       "owner",
       handler((url) => (url.searchParams.get("kind") === "eq.expiry" ? json([], { total: 0 }) : json([transaction(1, { created_at: "2026-11-22T12:00:00Z" })], { total: 1 }))),
     );
-    await screen.findByRole("table", { name: /Credit transactions by day/ });
+    await screen.findByRole("table", { name: /Credit transactions, newest first/ });
     await userEvent.selectOptions(screen.getByLabelText("Type"), "Expired");
     expect(await screen.findByText(/No “Expired” transactions in these 30 days\./)).toBeInTheDocument();
     expect(view.calls.some((c) => c.includes("kind=eq.expiry"))).toBe(true);
@@ -160,7 +160,7 @@ describe("Credits tab", () => {
         // The export asks oldest first, from offset 0.
         return url.searchParams.get("order")?.startsWith("created_at.asc") ? json([...rows].reverse()) : json(rows, { total: rows.length });
       }));
-      await screen.findByRole("table", { name: /Credit transactions by day/ });
+      await screen.findByRole("table", { name: /Credit transactions, newest first/ });
       await userEvent.click(screen.getByRole("button", { name: "Download CSV" }));
       expect(await screen.findByText("Downloaded credits-2026-10-25-to-2026-11-23.csv (61 rows).")).toBeInTheDocument();
       const csv = await created[0]!.text();

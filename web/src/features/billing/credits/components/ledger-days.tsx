@@ -52,7 +52,9 @@ function FoldedRows({ line, catalog, expanded, onToggle }: { line: LedgerLine; c
         <td data-label="Amount" className="num negative"><Amount credits={line.amount} /></td>
         <td data-label="Balance after" className="num">{formatCreditNumber(line.balanceAfter)}</td>
         <td data-label="Time">
-          {formatTime(oldest.createdAt)} – {formatTime(newest.createdAt)}
+          {formatTime(oldest.createdAt) === formatTime(newest.createdAt)
+            ? formatTime(newest.createdAt)
+            : `${formatTime(oldest.createdAt)} – ${formatTime(newest.createdAt)}`}
         </td>
       </tr>
       {expanded ? line.entries.map((entry) => <EntryRow key={entry.key} entry={entry} catalog={catalog} sub />) : null}
@@ -76,7 +78,7 @@ export function LedgerDays({ days, catalog, busy }: { days: readonly LedgerDay[]
     });
   return (
     <table className="cards-on-phone ledger" aria-busy={busy}>
-      <caption className="visually-hidden">Credit transactions by day, newest first</caption>
+      <caption className="visually-hidden">Credit transactions, newest first</caption>
       <thead>
         <tr>
           <th scope="col">Description</th>

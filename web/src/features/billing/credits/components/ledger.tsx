@@ -5,12 +5,11 @@ import { formatCreditNumber } from "@/lib/format";
 import { CREDIT_TRANSACTION_KINDS, type CreditTransactionKind } from "@/types/billing";
 import { BUY_CREDITS, NextStep } from "../../components/next-step";
 import { LEDGER_ROW_LIMIT, useExportLedgerCsv, useLedger, type LedgerFilter } from "../api/get-ledger";
-import { groupByDay, lineCount, pageOfDays, toEntries } from "../ledger-grouping";
+import { dayOf, groupByDay, lineCount, pageOfDays, toEntries } from "../ledger-grouping";
 import { KIND_LABELS } from "../ledger-labels";
 import { addDays, isDay, presetRange, RANGE_PRESETS, type LedgerRange } from "../ledger-range";
 import { useLedgerRangeInUrl } from "../use-ledger-range";
 import { LedgerDays } from "./ledger-days";
-import { dayOf } from "../ledger-grouping";
 
 /** Lines (a folded run counts as one) per page. */
 export const LEDGER_LINES_PER_PAGE = 25;
@@ -34,6 +33,7 @@ function RangePicker({ range, onChange }: { range: LedgerRange; onChange: (range
           </button>
         ))}
       </div>
+      <span className="range-field">
       <label htmlFor={fromId}>From</label>
       <input
         id={fromId}
@@ -46,6 +46,8 @@ function RangePicker({ range, onChange }: { range: LedgerRange; onChange: (range
           if (isDay(from)) onChange({ from, to: from > range.to ? from : range.to, preset: null });
         }}
       />
+      </span>
+      <span className="range-field">
       <label htmlFor={toId}>To</label>
       <input
         id={toId}
@@ -58,6 +60,7 @@ function RangePicker({ range, onChange }: { range: LedgerRange; onChange: (range
           if (isDay(to)) onChange({ from: to < range.from ? to : range.from, to, preset: null });
         }}
       />
+      </span>
     </div>
   );
 }

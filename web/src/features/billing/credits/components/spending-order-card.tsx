@@ -1,4 +1,4 @@
-import { useId } from "react";
+import { useId, useState } from "react";
 import { QueryView, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatDate } from "@/lib/format";
@@ -34,19 +34,22 @@ export function SpendingOrderCard({ organizationId, role }: { organizationId: st
   const precedence = useCreditPrecedence(organizationId);
   const balance = useCreditBalance(organizationId);
   const save = useSetCreditPrecedence(organizationId);
+  // The choice shows at once (a controlled radio would otherwise snap back until the save
+  // has started), and goes back to the stored order if the save fails.
+  const [chosen, setChosen] = useState<CreditPrecedence | null>(null);
   const name = useId();
   const manager = canManageBilling(role);
   return (
     <QueryView query={precedence} loading={<Skeleton label="Loading the spending order…" lines={3} />} errorTitle="The spending order could not be loaded.">
       {(current) => {
-        const shown = save.isPending && save.variables ? save.variables : current;
+        const shown = chosen ?? current;
         const consequence = spendingOrderConsequence(shown, balance.data);
         if (!manager) {
-          const chosen = SPENDING_ORDERS.find((o) => o.value === current)!;
+          const stored = SPENDING_ORDERS.find((o) => o.value === current)!;
           return (
             <div className="stack">
               <p>
-                <strong>{chosen.label}</strong> ({chosen.hint}).
+                <strong>{stored.label}</strong> ({stored.hint}).
               </p>
               <p>{consequence}</p>
               <p className="muted">
@@ -66,7 +69,10 @@ export function SpendingOrderCard({ organizationId, role }: { organizationId: st
                     name={name}
                     value={order.value}
                     checked={shown === order.value}
-                    onChange={() => save.mutate(order.value)}
+                    onChange={() => {
+                      setChosen(order.value);
+                      save.mutate(order.value, { onSettled: () => setChosen(null) });
+                    }}
                   />
                   <span>
                     {order.label} <span className="muted">({order.hint})</span>
