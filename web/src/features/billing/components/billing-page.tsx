@@ -7,6 +7,7 @@ import { ReturnFromStripeBanner } from "./return-from-stripe";
 import { ActionAlertBanners } from "../alerts/action-alert-banners";
 import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
 import { tabForKey } from "@/lib/tab-keys";
+import { revealWhenShown } from "../tabs/reveal-anchor";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
@@ -29,6 +30,12 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
   function select(id: BillingTabId, focus = false) {
     if (id !== tab) setTab(id);
     if (focus) tabRefs.current[id]?.focus();
+  }
+
+  /** Another tab (from a card's action), optionally scrolled to an element on it. */
+  function openTab(id: BillingTabId, anchor?: string) {
+    select(id, anchor === undefined);
+    if (anchor) revealWhenShown(anchor);
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
@@ -78,7 +85,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0} className="tab-panel">
         <Suspense fallback={<Loading label="Loading this tab…" />}>
-          {tab === "overview" ? <OverviewTab organizationId={organizationId} /> : null}
+          {tab === "overview" ? <OverviewTab organizationId={organizationId} role={role} onOpenTab={openTab} /> : null}
           {tab === "plans" ? <PlansTab organizationId={organizationId} role={role} /> : null}
           {tab === "credits" ? <CreditsTab organizationId={organizationId} role={role} /> : null}
           {tab === "history" ? <HistoryTab organizationId={organizationId} /> : null}

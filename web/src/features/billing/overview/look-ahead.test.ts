@@ -4,6 +4,7 @@ import {
   averageDailyConsumption,
   expiresSoonUnused,
   forecastBalance,
+  nextExpiry,
   runsOutBeforeRenewal,
   type SubscriptionLot,
 } from "./look-ahead";
@@ -141,5 +142,29 @@ describe("subscription credits used this period", () => {
   it("has no fraction for a plan without an allowance, and nothing without a subscription", () => {
     expect(allowanceUsage([], "sub-1", NOW)).toEqual({ granted: 0, used: 0, remaining: 0, fraction: null });
     expect(allowanceUsage([lot()], null, NOW)).toBeNull();
+  });
+});
+
+describe("what expires next", () => {
+  it("adds up the lots expiring soonest and what the forecast leaves of them", () => {
+    const lots = [lot({ remaining: 300, expires_at: inDays(2) }), lot({ remaining: 200, expires_at: inDays(2) }), lot({ expires_at: inDays(30) })];
+    const forecast = forecastBalance({ purchased: 1000, lots, dailyRate: 100, precedence: "purchased_first", now: NOW });
+    const next = nextExpiry(lots, forecast, NOW);
+    expect(next).toEqual({ expiresAt: inDays(2), amount: 500, unused: 500 });
+    expect(expiresSoonUnused(next ?? undefined, NOW)).toBe(true);
+  });
+
+  it("does not warn when the expiring-first order spends the lot in time", () => {
+    const lots = [lot({ remaining: 150, expires_at: inDays(2) })];
+    const forecast = forecastBalance({ purchased: 1000, lots, dailyRate: 100, precedence: "expiring_first", now: NOW });
+    const next = nextExpiry(lots, forecast, NOW);
+    expect(next).toEqual({ expiresAt: inDays(2), amount: 150, unused: 0 });
+    expect(expiresSoonUnused(next ?? undefined, NOW)).toBe(false);
+  });
+
+  it("is nothing when only purchased credits (which never expire) or expired lots are left", () => {
+    const lots = [lot({ expires_at: inDays(-1) }), lot({ remaining: 0 })];
+    const forecast = forecastBalance({ purchased: 1000, lots, dailyRate: 0, precedence: "purchased_first", now: NOW });
+    expect(nextExpiry(lots, forecast, NOW)).toBeNull();
   });
 });

@@ -185,3 +185,20 @@ export function allowanceUsage(lots: readonly SubscriptionLot[], subscriptionId:
   const used = granted - remaining;
   return { granted, used, remaining, fraction: granted > 0 ? used / granted : null };
 }
+
+/**
+ * The soonest subscription expiry with credits left in it: when, how many credits, and how
+ * many of those the forecast leaves unused (lots expiring at the same instant count together).
+ */
+export function nextExpiry(lots: readonly SubscriptionLot[], forecast: BalanceForecast, now: Date): ExpiringUnused | null {
+  const live = lots.filter((lot) => lot.remaining > 0 && lot.expires_at !== null && Date.parse(lot.expires_at) > now.getTime());
+  if (live.length === 0) return null;
+  const soonest = Math.min(...live.map((lot) => Date.parse(lot.expires_at as string)));
+  const at = (iso: string | null) => iso !== null && Date.parse(iso) === soonest;
+  const first = live.find((lot) => at(lot.expires_at)) as SubscriptionLot;
+  return {
+    expiresAt: first.expires_at as string,
+    amount: live.filter((lot) => at(lot.expires_at)).reduce((sum, lot) => sum + lot.remaining, 0),
+    unused: forecast.expiringUnused.filter((lot) => at(lot.expiresAt)).reduce((sum, lot) => sum + lot.unused, 0),
+  };
+}
