@@ -141,6 +141,8 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
   function awaitChange(change: AwaitedChange) {
     setOutcome(null);
     setAwaited({ change, until: Date.now() + AWAIT_FOR_MS });
+    // Read again at once (the webhook is often there already); the polling covers the rest.
+    void queryClient.invalidateQueries({ queryKey: billingKey(organizationId) });
   }
 
   if (plans.isPending || subscription.isPending) return <Skeleton label="Loading plans…" lines={8} />;
@@ -238,9 +240,15 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
             );
           } else if (canSwitch && !isCurrent) {
             action = (
-              <button type="button" className="button" disabled={busy} onClick={() => setSwitchTo({ plan, interval })}>
+              // The label adds the interval to the visible words: the same plan can be offered in the other interval.
+              <button
+                type="button"
+                className="button"
+                disabled={busy}
+                aria-label={`Switch to ${plan.name} (${intervalWord(interval)})`}
+                onClick={() => setSwitchTo({ plan, interval })}
+              >
                 Switch to {plan.name}
-                <span className="visually-hidden"> ({intervalWord(interval)})</span>
               </button>
             );
           }
