@@ -106,6 +106,38 @@ Deno.test("an invoice pays for its subscription line's period", () => {
   });
 });
 
+Deno.test("a renewal carrying prorations of the old period pays for its period line, not the first line", () => {
+  const invoice = {
+    id: "in_2",
+    period_start: 1764547200,
+    period_end: 1764547200,
+    lines: {
+      data: [
+        // A plan switched mid-period with create_prorations: its prorations come first.
+        { period: { start: 1765000000, end: 1764547200 }, parent: { subscription_item_details: { proration: true } } },
+        { period: { start: 1765000000, end: 1764547200 }, parent: { subscription_item_details: { proration: true } } },
+        { period: { start: 1764547200, end: 1767225600 }, parent: { subscription_item_details: { proration: false } } },
+      ],
+    },
+  } as unknown as Stripe.Invoice;
+  assert.deepEqual(invoiceServicePeriod(invoice), { start: "2025-12-01T00:00:00.000Z", end: "2026-01-01T00:00:00.000Z" });
+});
+
+Deno.test("an invoice of prorations only (a plan change charged at once) pays for no period", () => {
+  const invoice = {
+    id: "in_3",
+    period_start: 1765000000,
+    period_end: 1765000000,
+    lines: {
+      data: [
+        { period: { start: 1765000000, end: 1767225600 }, parent: { subscription_item_details: { proration: true } } },
+        { period: { start: 1765000000, end: 1767225600 }, parent: { subscription_item_details: { proration: true } } },
+      ],
+    },
+  } as unknown as Stripe.Invoice;
+  assert.equal(invoiceServicePeriod(invoice), null);
+});
+
 Deno.test("only a well-formed organization id in metadata or the client reference counts", () => {
   const id = "0b9c2a3e-1d2f-4c5b-8a7e-6f5d4c3b2a10";
   assert.equal(organizationIdOf({ organization_id: id }), id);

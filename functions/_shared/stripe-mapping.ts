@@ -83,13 +83,44 @@ export function invoiceSubscriptionId(invoice: Stripe.Invoice): string | null {
 }
 
 /**
- * The service period an invoice pays for: its subscription line's period (an invoice's own
- * period_start/end describe when usage was collected, not the period being paid for).
+ * The service period an invoice pays for: its subscription period line's period (an invoice's
+ * own period_start/end describe when usage was collected, not the period being paid for).
+ * Proration lines are skipped: a plan switched with `create_prorations` puts prorations for
+ * the old period first on the renewal invoice, and they do not say which period is paid for.
+ * Null when the subscription lines are all prorations (a plan change charged at once pays for
+ * no new period). An invoice without subscription lines falls back to its own period.
  */
-export function invoiceServicePeriod(invoice: Stripe.Invoice): { start: string; end: string } {
-  const line = invoice.lines.data.find((l) => l.parent?.subscription_item_details) ?? invoice.lines.data[0];
+export function invoiceServicePeriod(invoice: Stripe.Invoice): { start: string; end: string } | null {
+  const subscriptionLines = invoice.lines.data.filter((l) => l.parent?.subscription_item_details);
+  const line = subscriptionLines.find((l) => l.parent?.subscription_item_details?.proration !== true);
+  if (!line && subscriptionLines.length > 0) return null;
   const start = fromUnix(line?.period.start ?? invoice.period_start);
   const end = fromUnix(line?.period.end ?? invoice.period_end);
   if (!start || !end) throw new Error(`invoice ${invoice.id} has no period`);
   return { start, end };
+}
+
+/** A proration line as the SQL credit rule reads it (`proration_allowance_credits`). */
+// A type, not an interface, so it passes as the jsonb argument it becomes.
+export type ProrationLine = {
+  price: string;
+  amount: number;
+  start: string;
+  end: string;
+};
+
+/**
+ * An invoice's proration lines (a plan change's credit for unused time and charge for the
+ * rest of the period): each line's price, signed amount and period.
+ */
+export function invoiceProrationLines(invoice: Stripe.Invoice): ProrationLine[] {
+  return invoice.lines.data
+    .filter((line) => line.parent?.subscription_item_details?.proration === true)
+    .map((line) => ({
+      price: idOf(line.pricing?.price_details?.price ?? null) ?? "",
+      amount: line.amount,
+      start: fromUnix(line.period.start)!,
+      end: fromUnix(line.period.end)!,
+    }))
+    .filter((line) => line.price !== "");
 }

@@ -24,6 +24,25 @@ export const portalBody = z.strictObject({
   organization_id: organizationId,
 });
 
+/** A request about the organization's subscription that names nothing else (cancel a scheduled change, resume). */
+export const organizationBody = z.strictObject({
+  organization_id: organizationId,
+});
+
+/**
+ * A plan change: the plan and interval to move to, and (for an upgrade) the `proration_date`
+ * its preview was computed at, so the charge is the one shown.
+ */
+export const planChangeBody = z.strictObject({
+  organization_id: organizationId,
+  plan_code: subscriptionCheckoutBody.shape.plan_code,
+  interval: z.enum(["month", "year"]),
+  proration_date: z.number().int().min(0).max(253_402_300_799).optional(),
+});
+
+/** A preview takes what a change takes, without the proration date (the preview decides it). */
+export const planChangePreviewBody = planChangeBody.omit({ proration_date: true });
+
 const eventKey = z.string().regex(/^[a-z][a-z0-9_.:-]{0,63}$/, { message: "event_key is not an event key" });
 /** How many of an event one call may spend or reserve (the SQL refuses a cost past its own bound too). */
 const quantity = z.number().int().positive().max(1_000_000);

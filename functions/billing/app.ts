@@ -14,6 +14,7 @@ import type { BillingDeps, BillingEnv } from "./request.ts";
 import { creditProducts } from "./routes/credit-products.ts";
 import { credits } from "./routes/credits.ts";
 import { history } from "./routes/history.ts";
+import { planChange } from "./routes/plan-change.ts";
 import { plans } from "./routes/plans.ts";
 import { reservations } from "./routes/reservations.ts";
 import { subscription } from "./routes/subscription.ts";
@@ -30,6 +31,7 @@ export function createBillingApp(deps: BillingDeps): Hono<BillingEnv> {
   });
 
   app.route("/plans", plans);
+  app.route("/subscription", planChange);
   app.route("/subscription", subscription);
   app.route("/credits", credits);
   app.route("/credits", reservations);

@@ -203,8 +203,10 @@ export class Store {
   readonly checkoutSessions = this.collection<Stripe.Checkout.Session>("checkoutSessions");
   readonly checkoutPlans = this.collection<CheckoutPlan>("checkoutPlans");
   readonly portalSessions = this.collection<Stripe.BillingPortal.Session>("portalSessions");
+  readonly portalConfigurations = this.collection<Stripe.BillingPortal.Configuration>("portalConfigurations");
   readonly subscriptions = this.collection<Stripe.Subscription>("subscriptions");
   readonly subscriptionStates = this.collection<SubscriptionState>("subscriptionStates");
+  readonly subscriptionSchedules = this.collection<Stripe.SubscriptionSchedule>("subscriptionSchedules");
   readonly invoices = this.collection<Stripe.Invoice>("invoices");
   readonly paymentIntents = this.collection<Stripe.PaymentIntent>("paymentIntents");
   readonly charges = this.collection<Stripe.Charge>("charges");

@@ -585,6 +585,12 @@ isOneToOne: false
 "apply_payment_intent_succeeded":
 { Args: { "p_amount": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_occurred_at": string,"p_organization_id": string,"p_payment_intent_id": string,"p_top_up_id": string }; Returns: Json
                            },
+"apply_proration_invoice_paid":
+{ Args: { "p_amount_paid": number,"p_currency": string,"p_details"?: Json,"p_event_id": string,"p_invoice_id": string,"p_lines": Json,"p_organization_id": string,"p_paid_at": string,"p_stripe_subscription_id": string }; Returns: Json
+                           },
+"apply_proration_invoice_paid_with_subscription":
+{ Args: { "p_amount_paid": number,"p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_currency": string,"p_current_period_end": string,"p_current_period_start": string,"p_details": Json,"p_ended_at": string,"p_event_id": string,"p_invoice_id": string,"p_lines": Json,"p_observed_at": string,"p_organization_id": string,"p_paid_at": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: Json
+                           },
 "apply_stripe_subscription":
 { Args: { "p_cancel_at": string,"p_cancel_at_period_end": boolean,"p_canceled_at": string,"p_current_period_end": string,"p_current_period_start": string,"p_ended_at": string,"p_event_id": string,"p_observed_at": string,"p_organization_id": string,"p_status": string,"p_stripe_customer_id": string,"p_stripe_price_id": string,"p_stripe_subscription_id": string,"p_trial_end": string,"p_trial_start": string }; Returns: string
                            },
@@ -741,6 +747,9 @@ isOneToOne: false
                            },
 "organization_of_stripe_customer":
 { Args: { "p_stripe_customer_id": string }; Returns: string
+                           },
+"proration_allowance_credits":
+{ Args: { "p_lines": Json,"p_period_end": string,"p_period_start": string }; Returns: number
                            },
 "raise_billing_alert":
 { Args: { "p_data"?: Json,"p_dedupe_key"?: string,"p_kind": string,"p_message"?: string,"p_organization_id": string,"p_severity": string,"p_title": string }; Returns: string

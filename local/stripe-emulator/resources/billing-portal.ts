@@ -1,28 +1,110 @@
 /**
- * The Billing Portal: sessions (create) and the hosted portal page, where a customer switches
- * plan or interval, cancels or resumes, replaces the card, reads invoices, and (emulator only)
- * runs the test clock to the next billing event.
+ * The Billing Portal: configurations (create, retrieve), sessions (create) and the hosted
+ * portal page, where a customer cancels or resumes, replaces the card, reads invoices, switches
+ * plan or interval when the session's configuration allows it
+ * (`features.subscription_update.enabled`), and (emulator only) runs the test clock to the
+ * next billing event. Sessions without a configuration get the emulator's default one, which
+ * does not offer plan switching: the product changes plans in its own app.
  */
 import type Stripe from "stripe";
 import { z } from "zod";
 import type { Api } from "../api.ts";
-import { StripeApiError } from "../errors.ts";
-import { expand, parseParams, str } from "../form.ts";
+import { metadataParam } from "../api.ts";
+import { resourceMissing, StripeApiError } from "../errors.ts";
+import { bool, expand, oneOf, parseParams, str } from "../form.ts";
 import { cardHelp, escapeHtml, formatDate, formatMoney, layout, priceText } from "../html.ts";
 import { buildPortalSession } from "../objects.ts";
 import { newId } from "../store.ts";
 import type { Resources } from "./index.ts";
 import { testCards } from "./payment-methods.ts";
 
+/** The configuration a session gets when it names none: no plan switching. */
+export const DEFAULT_PORTAL_CONFIGURATION = "bpc_emulator_default";
+
+/** What the portal page offers, from a configuration's features. */
+interface PortalFeatures {
+  subscriptionUpdate: { enabled: boolean; prorationBehavior: "create_prorations" | "always_invoice" | "none" };
+}
+
+const configurationParams = z
+  .object({
+    features: z
+      .object({
+        subscription_update: z
+          .object({
+            enabled: bool,
+            proration_behavior: oneOf(["create_prorations", "always_invoice", "none"]).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    default_return_url: str.optional(),
+    metadata: metadataParam,
+    expand,
+  })
+  .strict();
+
 export class BillingPortal {
   constructor(private readonly r: Resources) {}
 
-  create(customerId: string, returnUrl: string | null): Stripe.BillingPortal.Session {
+  create(customerId: string, returnUrl: string | null, configuration = DEFAULT_PORTAL_CONFIGURATION): Stripe.BillingPortal.Session {
     const customer = this.r.customers.get(customerId, "customer");
+    if (configuration !== DEFAULT_PORTAL_CONFIGURATION) this.configuration(configuration, "configuration");
     const id = newId("bps", 24);
     const session = buildPortalSession({ id, created: this.r.store.now(customer.id), customer: customer.id, returnUrl, url: `${this.r.baseUrl()}/portal/${id}` });
+    session.configuration = configuration;
     this.r.store.portalSessions.set(id, session);
     return session;
+  }
+
+  configuration(id: string, param = "id"): Stripe.BillingPortal.Configuration {
+    const found = this.r.store.portalConfigurations.get(id);
+    if (!found) throw resourceMissing("billing_portal.configuration", id, param);
+    return found;
+  }
+
+  createConfiguration(p: z.output<typeof configurationParams>): Stripe.BillingPortal.Configuration {
+    const now = this.r.store.now();
+    const update = p.features.subscription_update;
+    const configuration = {
+      id: newId("bpc", 24),
+      object: "billing_portal.configuration",
+      active: true,
+      application: null,
+      business_profile: { headline: null, privacy_policy_url: null, terms_of_service_url: null },
+      created: now,
+      default_return_url: p.default_return_url ?? null,
+      features: {
+        subscription_update: {
+          billing_cycle_anchor: null,
+          default_allowed_updates: update?.enabled ? ["price"] : [],
+          enabled: update?.enabled ?? false,
+          products: null,
+          proration_behavior: update?.proration_behavior ?? "create_prorations",
+          schedule_at_period_end: { conditions: [] },
+          trial_update_behavior: "end_trial",
+        },
+      },
+      is_default: false,
+      livemode: false,
+      login_page: { enabled: false, url: null },
+      metadata: p.metadata ?? {},
+      name: null,
+      updated: now,
+    } as unknown as Stripe.BillingPortal.Configuration;
+    this.r.store.portalConfigurations.set(configuration.id, configuration);
+    return configuration;
+  }
+
+  /** What a session's page offers. */
+  features(session: Stripe.BillingPortal.Session): PortalFeatures {
+    const id = typeof session.configuration === "string" ? session.configuration : session.configuration.id;
+    const found = id === DEFAULT_PORTAL_CONFIGURATION ? undefined : this.r.store.portalConfigurations.get(id);
+    const update = found?.features.subscription_update;
+    const behavior: string = update?.proration_behavior ?? "create_prorations";
+    const prorationBehavior = behavior === "always_invoice" || behavior === "none" ? behavior : "create_prorations";
+    return { subscriptionUpdate: { enabled: update?.enabled ?? false, prorationBehavior } };
   }
 }
 
@@ -30,8 +112,15 @@ export function mountBillingPortal({ route, app }: Api, r: Resources): void {
   const { store } = r;
 
   route("POST", "/v1/billing_portal/sessions", (raw) => {
-    const p = parseParams(z.object({ customer: str, return_url: str.optional(), expand }).strict(), raw);
-    return r.billingPortal.create(p.customer, p.return_url ?? null);
+    const p = parseParams(z.object({ customer: str, return_url: str.optional(), configuration: str.optional(), expand }).strict(), raw);
+    return r.billingPortal.create(p.customer, p.return_url ?? null, p.configuration);
+  });
+
+  route("POST", "/v1/billing_portal/configurations", (raw) => r.billingPortal.createConfiguration(parseParams(configurationParams, raw)));
+
+  route("GET", "/v1/billing_portal/configurations/:id", (raw, c) => {
+    parseParams(z.object({ expand }).strict(), raw);
+    return r.billingPortal.configuration(c.req.param("id") ?? "");
   });
 
   // ----- the hosted portal page ----------------------------------------------------------------
@@ -50,12 +139,13 @@ export function mountBillingPortal({ route, app }: Api, r: Resources): void {
     const card = customer ? r.paymentMethods.defaultFor(customer, liveSubscription) : null;
     const invoices = [...store.invoices.values()].filter((i) => i.customer === customerId).reverse();
     const action = `/portal/${escapeHtml(session.id)}`;
+    const features = r.billingPortal.features(session);
     const subscriptionSections = subscriptions
       .map((s) => {
         const item = s.items.data[0];
         if (!item) return "";
         const live = s.status !== "canceled" && s.status !== "incomplete_expired";
-        const options = recurringPrices
+        const options = !features.subscriptionUpdate.enabled ? "" : recurringPrices
           .filter((p) => p.id !== item.price.id)
           .map((p) => `<option value="${escapeHtml(p.id)}">${priceText(store, p)}</option>`)
           .join("");
@@ -114,12 +204,19 @@ ${session.return_url ? `<p><a href="${escapeHtml(session.return_url)}">Return</a
       const subscription = r.subscriptions.get(form.get("subscription") ?? "", "subscription");
       if (subscription.customer !== customerId) return back("error", "That subscription belongs to another customer.");
       switch (action) {
-        case "switch":
-          r.subscriptions.changePrice(subscription, r.catalog.price(form.get("price") ?? ""), "create_prorations");
+        case "switch": {
+          const update = r.billingPortal.features(session).subscriptionUpdate;
+          if (!update.enabled) return back("error", "This portal does not offer plan changes.");
+          r.subscriptions.changePrice(subscription, r.catalog.price(form.get("price") ?? ""), update.prorationBehavior);
           return back("notice", "Plan changed.");
-        case "cancel_at_period_end":
+        }
+        case "cancel_at_period_end": {
+          // The portal lets a scheduled change go when the customer cancels, as Stripe's does.
+          const schedule = r.subscriptionSchedules.of(subscription);
+          if (schedule) r.subscriptionSchedules.release(schedule);
           r.subscriptions.setCancelAtPeriodEnd(subscription, true);
           return back("notice", "Subscription will cancel at the end of the period.");
+        }
         case "resume":
           r.subscriptions.setCancelAtPeriodEnd(subscription, false);
           return back("notice", "Subscription resumed.");

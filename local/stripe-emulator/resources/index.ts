@@ -15,6 +15,7 @@ import { Invoices, mountInvoices } from "./invoices.ts";
 import { mountPaymentIntents, PaymentIntents } from "./payment-intents.ts";
 import { mountPaymentMethods, PaymentMethods } from "./payment-methods.ts";
 import { mountRefunds, Refunds } from "./refunds.ts";
+import { mountSubscriptionSchedules, SubscriptionSchedules } from "./subscription-schedules.ts";
 import { type DunningOptions, mountSubscriptions, Subscriptions } from "./subscriptions.ts";
 import { mountTestClocks, TestClocks } from "./test-clocks.ts";
 
@@ -28,6 +29,7 @@ export interface Resources {
   checkout: Checkout;
   billingPortal: BillingPortal;
   subscriptions: Subscriptions;
+  subscriptionSchedules: SubscriptionSchedules;
   invoices: Invoices;
   testClocks: TestClocks;
   paymentIntents: PaymentIntents;
@@ -43,6 +45,7 @@ export function createResources(store: Store, baseUrl: () => string, dunning: Du
   r.checkout = new Checkout(r);
   r.billingPortal = new BillingPortal(r);
   r.subscriptions = new Subscriptions(r, dunning);
+  r.subscriptionSchedules = new SubscriptionSchedules(r);
   r.invoices = new Invoices(r);
   r.testClocks = new TestClocks(r);
   r.paymentIntents = new PaymentIntents(r);
@@ -58,6 +61,7 @@ export function mountResources(api: Api, r: Resources): void {
   mountCheckout(api, r);
   mountBillingPortal(api, r);
   mountSubscriptions(api, r);
+  mountSubscriptionSchedules(api, r);
   mountInvoices(api, r);
   mountTestClocks(api, r);
   mountPaymentIntents(api, r);

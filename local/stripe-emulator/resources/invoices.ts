@@ -159,6 +159,20 @@ export class Invoices {
     store.emit("invoice.payment_succeeded", invoice, { customer: customerId });
   }
 
+  /**
+   * Voids an open invoice nobody paid (a change refused for a declined card): the balance it
+   * took from the customer goes back, and `invoice.voided` says it is void.
+   */
+  voidUnpaid(invoice: Stripe.Invoice): void {
+    const customer = this.r.customers.get(idOf(invoice.customer as string) ?? "", "customer");
+    customer.balance = invoice.starting_balance;
+    invoice.status = "void";
+    invoice.amount_remaining = 0;
+    invoice.next_payment_attempt = null;
+    invoice.status_transitions.voided_at = this.r.store.now(customer.id);
+    this.r.store.emit("invoice.voided", invoice, { customer: customer.id });
+  }
+
   /** Attempts to collect an open invoice with the card on file; true when it was paid. */
   collect(invoice: Stripe.Invoice, subscription: Stripe.Subscription, offSession: boolean): boolean {
     const customer = this.r.customers.get(idOf(subscription.customer) ?? "", "customer");

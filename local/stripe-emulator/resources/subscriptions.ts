@@ -7,7 +7,7 @@
 import type Stripe from "stripe";
 import { z } from "zod";
 import { type Api, listOf, matchesSearch, mergeMetadata, metadataParam, parseSearchQuery, searchParams, searchResult } from "../api.ts";
-import { invalidRequest, resourceMissing, unsupported } from "../errors.ts";
+import { cardDeclined, invalidRequest, resourceMissing, unsupported } from "../errors.ts";
 import { bool, expand, int, oneOf, pagination, parseParams, str } from "../form.ts";
 import { buildSubscription, buildSubscriptionItem } from "../objects.ts";
 import { newId, type SubscriptionState } from "../store.ts";
@@ -25,6 +25,9 @@ export interface DunningOptions {
 }
 
 export type ProrationBehavior = "create_prorations" | "always_invoice" | "none";
+
+/** `allow_incomplete` (the default here): the change stands and an unpaid invoice is dunned; `error_if_incomplete`: paid or refused. */
+export type PaymentBehavior = "allow_incomplete" | "error_if_incomplete";
 
 export const day = 86_400;
 
@@ -284,8 +287,18 @@ export class Subscriptions {
    * time charged on the next invoice, or now with `always_invoice`; `none` changes the price
    * only. A different interval resets the billing cycle to now and invoices immediately, as
    * Stripe does. An invoice made now takes the prorations still waiting too.
+   *
+   * With `payment_behavior: error_if_incomplete` an invoice made now is paid before anything
+   * changes: a declined card voids it and answers 402, and the subscription stays as it was.
    */
-  changePrice(subscription: Stripe.Subscription, newPrice: Stripe.Price, prorationBehavior: ProrationBehavior, quantity?: number, prorationDate?: number): void {
+  changePrice(
+    subscription: Stripe.Subscription,
+    newPrice: Stripe.Price,
+    prorationBehavior: ProrationBehavior,
+    quantity?: number,
+    prorationDate?: number,
+    paymentBehavior: PaymentBehavior = "allow_incomplete",
+  ): void {
     this.assertLive(subscription);
     this.checkNewPrice(subscription, newPrice);
     const item = this.item(subscription);
@@ -293,32 +306,52 @@ export class Subscriptions {
     const newQuantity = quantity ?? item.quantity ?? 1;
     const now = this.r.store.now(this.customerIdOf(subscription));
     const previous = { items: snapshotItems(subscription) };
-    const keepsInterval = sameInterval(oldPrice, newPrice);
+    const keepsPeriod = sameInterval(oldPrice, newPrice) || subscription.status === "trialing";
     const prorations = this.prorations(subscription, newPrice, newQuantity, prorationBehavior, this.prorationTime(subscription, prorationDate));
+    const recurring = newPrice.recurring as Stripe.Price.Recurring;
+    const newEnd = keepsPeriod ? item.current_period_end : addInterval(now, recurring.interval, recurring.interval_count);
+    const invoicedNow = keepsPeriod
+      ? prorations.length > 0 && prorationBehavior === "always_invoice"
+      : true;
+    const lines = keepsPeriod ? prorations : [...prorations, this.periodLine(newPrice, newQuantity, now, newEnd)];
+    // Paid first when the change must not happen unpaid; otherwise invoiced after the change, as before.
+    const paidFirst = invoicedNow && paymentBehavior === "error_if_incomplete" ? this.payOrRefuse(subscription, lines) : null;
     item.price = newPrice;
     item.plan = { ...item.plan, ...planOf(newPrice) };
     item.quantity = newQuantity;
-    if (keepsInterval || subscription.status === "trialing") {
-      this.emitUpdated(subscription, previous);
-      if (prorations.length === 0) return;
-      if (prorationBehavior === "create_prorations") {
-        const pending = this.r.store.pendingProrations.get(subscription.id) ?? [];
-        pending.push(...prorations);
-        this.r.store.pendingProrations.set(subscription.id, pending);
-        return;
-      }
-      this.invoiceNow(subscription, "subscription_update", prorations);
+    if (!keepsPeriod) {
+      // A new interval: the billing cycle restarts now.
+      item.current_period_start = now;
+      item.current_period_end = newEnd;
+      subscription.billing_cycle_anchor = now;
+      if (subscription.cancel_at_period_end) subscription.cancel_at = newEnd;
+    }
+    this.emitUpdated(subscription, previous);
+    if (paidFirst) return;
+    if (keepsPeriod && prorations.length > 0 && prorationBehavior === "create_prorations") {
+      const pending = this.r.store.pendingProrations.get(subscription.id) ?? [];
+      pending.push(...prorations);
+      this.r.store.pendingProrations.set(subscription.id, pending);
       return;
     }
-    // A new interval: the billing cycle restarts now and the new period is invoiced at once.
-    const recurring = newPrice.recurring as Stripe.Price.Recurring;
-    const newEnd = addInterval(now, recurring.interval, recurring.interval_count);
-    item.current_period_start = now;
-    item.current_period_end = newEnd;
-    subscription.billing_cycle_anchor = now;
-    if (subscription.cancel_at_period_end) subscription.cancel_at = newEnd;
-    this.emitUpdated(subscription, previous);
-    this.invoiceNow(subscription, "subscription_update", [...prorations, this.periodLine(newPrice, newQuantity, now, newEnd)]);
+    if (invoicedNow) this.invoiceNow(subscription, "subscription_update", lines);
+  }
+
+  /**
+   * Invoices `lines` (with the prorations waiting) and collects them now; a declined card
+   * voids the invoice, puts everything back and answers 402 `card_declined`, as Stripe does
+   * for `error_if_incomplete`.
+   */
+  private payOrRefuse(subscription: Stripe.Subscription, lines: LineDraft[]): Stripe.Invoice {
+    const pending = this.r.store.pendingProrations.get(subscription.id) ?? [];
+    const latestInvoice = subscription.latest_invoice;
+    const invoice = this.r.invoices.createForSubscription(subscription, "subscription_update", [...this.takePendingProrations(subscription), ...lines]);
+    if (this.r.invoices.collect(invoice, subscription, true)) return invoice;
+    this.r.invoices.voidUnpaid(invoice);
+    if (pending.length) this.r.store.pendingProrations.set(subscription.id, pending);
+    subscription.latest_invoice = latestInvoice;
+    const intent = invoice.payments?.data[0]?.payment.payment_intent;
+    throw cardDeclined("generic_decline", "Your card was declined.", { ...(intent ? { payment_intent: intent } : {}) });
   }
 
   private invoiceNow(subscription: Stripe.Subscription, reason: Stripe.Invoice.BillingReason, lines: LineDraft[]): void {
@@ -353,6 +386,15 @@ export class Subscriptions {
       return { lines: [...pending, ...prorations, this.periodLine(newPrice, newQuantity, now, addInterval(now, recurring.interval, recurring.interval_count))], immediate: true };
     }
     if (change?.prorationBehavior === "always_invoice" && prorations.length) return { lines: [...pending, ...prorations], immediate: true };
+    // With no change asked for, a schedule's next phase decides the renewal's price (and, for
+    // a new interval, its period), as the renewal will.
+    const phase = change ? null : this.r.subscriptionSchedules.nextPhase(subscription);
+    if (phase) {
+      const recurring = phase.price.recurring as Stripe.Price.Recurring;
+      const start = item.current_period_end;
+      const end = sameInterval(item.price, phase.price) ? this.nextPeriod(subscription, phase.price).end : addInterval(start, recurring.interval, recurring.interval_count);
+      return { lines: [...pending, this.periodLine(phase.price, phase.quantity, start, end)], immediate: false };
+    }
     const next = this.nextPeriod(subscription, newPrice);
     return { lines: [...pending, ...prorations, this.periodLine(newPrice, newQuantity, next.start, next.end)], immediate: false };
   }
@@ -364,10 +406,20 @@ export class Subscriptions {
       return;
     }
     const item = this.item(subscription);
+    const previous: Record<string, unknown> = { items: snapshotItems(subscription) };
+    // A schedule's next phase starting here: the renewal is at its price (no prorations at a
+    // period's end); a new interval starts a new billing cycle here.
+    const phase = this.r.subscriptionSchedules.nextPhase(subscription);
+    if (phase) {
+      this.checkNewPrice(subscription, phase.price);
+      if (!sameInterval(item.price, phase.price)) subscription.billing_cycle_anchor = item.current_period_end;
+      item.price = phase.price;
+      item.plan = { ...item.plan, ...planOf(phase.price) };
+      item.quantity = phase.quantity;
+    }
     const price = item.price;
     if (!price.recurring) return;
     const { start, end } = this.nextPeriod(subscription, price);
-    const previous: Record<string, unknown> = { items: snapshotItems(subscription) };
     item.current_period_start = start;
     item.current_period_end = end;
     const wasTrialing = subscription.status === "trialing";
@@ -376,6 +428,7 @@ export class Subscriptions {
       subscription.status = "active";
     }
     this.emitUpdated(subscription, previous);
+    if (phase) this.r.subscriptionSchedules.phaseStarted(subscription, phase.last);
     const invoice = this.r.invoices.createForSubscription(subscription, "subscription_cycle", [
       ...this.takePendingProrations(subscription),
       this.periodLine(price, item.quantity ?? 1, start, end),
@@ -497,7 +550,7 @@ export function mountSubscriptions({ route }: Api, r: Resources): void {
           cancel_at_period_end: bool.optional(),
           metadata: metadataParam,
           default_payment_method: str.optional(),
-          payment_behavior: oneOf(["allow_incomplete"]).optional(),
+          payment_behavior: oneOf(["allow_incomplete", "error_if_incomplete"]).optional(),
           expand,
         })
         .strict(),
@@ -527,10 +580,15 @@ export function mountSubscriptions({ route }: Api, r: Resources): void {
       }
       if (item.price || item.quantity !== undefined) {
         const price = r.catalog.price(item.price ?? current?.price.id ?? "", "items[0][price]");
-        r.subscriptions.changePrice(subscription, price, p.proration_behavior ?? "create_prorations", item.quantity, p.proration_date);
+        r.subscriptions.changePrice(subscription, price, p.proration_behavior ?? "create_prorations", item.quantity, p.proration_date, p.payment_behavior);
       }
     }
-    if (p.cancel_at_period_end !== undefined) r.subscriptions.setCancelAtPeriodEnd(subscription, p.cancel_at_period_end);
+    if (p.cancel_at_period_end !== undefined) {
+      if (subscription.schedule) {
+        throw invalidRequest(`The subscription is managed by the subscription schedule \`${String(subscription.schedule)}\`, and updating any cancelation behavior directly is not allowed. Please update the schedule instead.`, { param: "cancel_at_period_end" });
+      }
+      r.subscriptions.setCancelAtPeriodEnd(subscription, p.cancel_at_period_end);
+    }
     return subscription;
   });
 

@@ -247,10 +247,17 @@ describe("subscription lifecycle", () => {
     assert.equal((await h.stripe.subscriptions.retrieve(subscriptionId)).status, "unpaid");
   });
 
-  test("the portal switches plan and interval and cancels at once", async () => {
+  test("the portal switches plan and interval where its configuration allows, and cancels at once", async () => {
     h = await startHarness();
     const { monthly, annual } = await createCatalog(h.stripe);
-    const { subscription: subscriptionId, portal } = await subscribe(h, monthly, "4242424242424242");
+    const { customer, subscription: subscriptionId, portal: defaultPortal } = await subscribe(h, monthly, "4242424242424242");
+    // Plan switching only where the session's configuration turns it on.
+    assert.doesNotMatch(await (await fetch(defaultPortal.url)).text(), /Switch plan or interval/);
+    const refused = await submitPortal(defaultPortal, { action: "switch", subscription: subscriptionId, price: annual.id });
+    assert.match(decodeURIComponent(refused.headers.get("location") ?? ""), /does not offer plan changes/);
+    const configuration = await h.stripe.billingPortal.configurations.create({ features: { subscription_update: { enabled: true, proration_behavior: "create_prorations" } } });
+    assert.equal(configuration.features.subscription_update.enabled, true);
+    const portal = await h.stripe.billingPortal.sessions.create({ customer, configuration: configuration.id, return_url: "http://app.test/billing" });
     const page = await fetch(portal.url);
     const html = await page.text();
     assert.match(html, /Switch plan or interval/);

@@ -74,8 +74,16 @@ describe("the state file", () => {
     await check("a plan change with prorations pending for the renewal");
     await advance(emulator, customer.id);
     await check("a renewal that bills the pending prorations");
+    const schedule = await stripe.subscriptionSchedules.create({ from_subscription: subscriptionId });
+    const period = (await stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!;
+    await stripe.subscriptionSchedules.update(schedule.id, {
+      end_behavior: "release",
+      phases: [{ items: [{ price: team.id, quantity: 1 }], start_date: schedule.phases[0]!.start_date, end_date: period.current_period_end }, { items: [{ price: monthly.id, quantity: 1 }] }],
+    });
+    await check("a change scheduled for the period's end");
 
-    const portal = await stripe.billingPortal.sessions.create({ customer: customer.id, return_url: "http://app.test/billing" });
+    const switching = await stripe.billingPortal.configurations.create({ features: { subscription_update: { enabled: true } } });
+    const portal = await stripe.billingPortal.sessions.create({ customer: customer.id, configuration: switching.id, return_url: "http://app.test/billing" });
     assert.equal((await submitPortal(portal, { action: "switch", subscription: subscriptionId, price: annual.id })).status, 303);
     assert.equal((await submitPortal(portal, { action: "cancel_at_period_end", subscription: subscriptionId })).status, 303);
     await check("portal actions");
