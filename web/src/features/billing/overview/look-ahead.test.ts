@@ -13,7 +13,7 @@ const NOW = new Date("2026-12-01T12:00:00Z");
 const inDays = (days: number) => new Date(NOW.getTime() + days * 86_400_000).toISOString();
 
 function lot(overrides: Partial<SubscriptionLot> = {}): SubscriptionLot {
-  return { subscription_id: "sub-1", granted: 1000, remaining: 1000, expires_at: inDays(10), period_start: inDays(-20), ...overrides };
+  return { subscription_id: "sub-1", granted: 1000, remaining: 1000, expires_at: inDays(10), ...overrides };
 }
 
 describe("recent consumption rate", () => {
@@ -116,31 +116,35 @@ describe("expiring soon", () => {
 });
 
 describe("subscription credits used this period", () => {
+  const current = { id: "sub-1", current_period_start: inDays(-20) };
+
   it("counts the running lots of this subscription, an upgrade's prorated top-up included", () => {
-    const usage = allowanceUsage([lot({ remaining: 400 }), lot({ granted: 300, remaining: 300 })], "sub-1", NOW);
+    const usage = allowanceUsage([lot({ remaining: 400 }), lot({ granted: 300, remaining: 300 })], current, NOW);
     expect(usage).toEqual({ granted: 1300, used: 600, remaining: 700, fraction: 600 / 1300 });
   });
 
-  it("leaves out other subscriptions' lots, expired lots and lots of a period not started", () => {
+  it("leaves out other subscriptions' lots, expired lots (swept or not) and a lot that ended when this period began", () => {
     const usage = allowanceUsage(
       [
         lot({ subscription_id: "sub-old", remaining: 0 }),
         lot({ expires_at: inDays(-2), remaining: 10 }),
-        lot({ period_start: inDays(1) }),
-        lot({ granted: 500, remaining: 125 }),
+        // The trial's lot ends where the first paid period starts (a test clock can put that in the future).
+        lot({ expires_at: inDays(5), granted: 500, remaining: 500 }),
+        lot({ granted: 500, remaining: 125, expires_at: inDays(35) }),
       ],
-      "sub-1",
+      { id: "sub-1", current_period_start: inDays(5) },
       NOW,
     );
     expect(usage).toEqual({ granted: 500, used: 375, remaining: 125, fraction: 0.75 });
   });
 
-  it("counts a trial's lot, which runs to the trial's end", () => {
-    expect(allowanceUsage([lot({ granted: 500, remaining: 500, expires_at: inDays(13) })], "sub-1", NOW)?.used).toBe(0);
+  it("counts a trial's lot during the trial", () => {
+    const trial = { id: "sub-1", current_period_start: inDays(-1) };
+    expect(allowanceUsage([lot({ granted: 500, remaining: 450, expires_at: inDays(13) })], trial, NOW)?.used).toBe(50);
   });
 
   it("has no fraction for a plan without an allowance, and nothing without a subscription", () => {
-    expect(allowanceUsage([], "sub-1", NOW)).toEqual({ granted: 0, used: 0, remaining: 0, fraction: null });
+    expect(allowanceUsage([], current, NOW)).toEqual({ granted: 0, used: 0, remaining: 0, fraction: null });
     expect(allowanceUsage([lot()], null, NOW)).toBeNull();
   });
 });

@@ -34,7 +34,6 @@ export interface SubscriptionLot {
   granted: number;
   remaining: number;
   expires_at: string | null;
-  period_start: string | null;
 }
 
 /** First instant (UTC midnight) of the day `daysBack` days before `now`'s UTC day. */
@@ -166,19 +165,25 @@ export interface AllowanceUsage {
 }
 
 /**
- * This period's subscription credits against what was granted for it: the subscription's lots
- * that are still running (a trial's lot runs to the trial's end). Lots of other subscriptions,
- * lots already expired and lots for a period that has not started are not this period's.
- * Null when there is no subscription.
+ * This period's subscription credits against what was granted for it: the lots of the
+ * subscription that are still spendable and run into its current period (the period's
+ * allocation, an upgrade's prorated top-up, a trial's lot during the trial). A lot that ended
+ * when the period began (the trial's, once the first paid period starts) or has expired, and
+ * lots of other subscriptions, are not this period's. Null when there is no subscription.
  */
-export function allowanceUsage(lots: readonly SubscriptionLot[], subscriptionId: string | null, now: Date): AllowanceUsage | null {
-  if (!subscriptionId) return null;
+export function allowanceUsage(
+  lots: readonly SubscriptionLot[],
+  subscription: { id: string; current_period_start: string | null } | null,
+  now: Date,
+): AllowanceUsage | null {
+  if (!subscription) return null;
+  const periodStart = subscription.current_period_start ? Date.parse(subscription.current_period_start) : -Infinity;
   let granted = 0;
   let remaining = 0;
   for (const lot of lots) {
-    if (lot.subscription_id !== subscriptionId || !lot.expires_at) continue;
-    if (Date.parse(lot.expires_at) <= now.getTime()) continue;
-    if (lot.period_start && Date.parse(lot.period_start) > now.getTime()) continue;
+    if (lot.subscription_id !== subscription.id || !lot.expires_at) continue;
+    const expiresAt = Date.parse(lot.expires_at);
+    if (expiresAt <= now.getTime() || expiresAt <= periodStart) continue;
     granted += lot.granted;
     remaining += lot.remaining;
   }

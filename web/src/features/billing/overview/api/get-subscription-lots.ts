@@ -14,7 +14,7 @@ export const subscriptionLotsQueryKey = (organizationId: string) => [...billingK
 export async function fetchSubscriptionLots(supabase: BillingSupabaseClient, organizationId: string, now = new Date()): Promise<SubscriptionLot[]> {
   const { data, error } = await supabase
     .from("credit_lots")
-    .select("subscription_id, granted, remaining, expires_at, period_start")
+    .select("subscription_id, granted, remaining, expires_at")
     .eq("organization_id", organizationId)
     .eq("source", "subscription")
     .gt("expires_at", now.toISOString())

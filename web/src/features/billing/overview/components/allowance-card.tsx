@@ -31,7 +31,7 @@ export function AllowanceCard({
     >
       {([current, rows]) => {
         const live = current && !["canceled", "expired", "incomplete_expired"].includes(current.status) ? current : null;
-        const usage = allowanceUsage(rows, live?.id ?? null, new Date());
+        const usage = allowanceUsage(rows, live, new Date());
         if (!live || !usage) return <EmptyState>No subscription, so no credits each period.</EmptyState>;
         if (usage.fraction === null) return <EmptyState>This period has no subscription credits: your plan includes none, or they have not arrived yet.</EmptyState>;
         const trial = live.status === "trialing";

@@ -22,7 +22,7 @@ afterEach(() => {
 interface State {
   subscriptions: unknown[];
   balance: { total: number; purchased: number; subscription: number };
-  lots: { subscription_id: string | null; granted: number; remaining: number; expires_at: string; period_start: string }[];
+  lots: { subscription_id: string | null; granted: number; remaining: number; expires_at: string }[];
   usage: { day: string; credits: number }[];
   precedence: "purchased_first" | "expiring_first";
   upcoming: unknown;
@@ -33,7 +33,7 @@ function state(overrides: Partial<State> = {}): State {
   return {
     subscriptions: [subscription({ plan_id: "plan-professional", current_period_end: inDays(30) })],
     balance: { total: 1600, purchased: 1000, subscription: 600 },
-    lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 600, expires_at: inDays(30), period_start: inDays(-1) }],
+    lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 600, expires_at: inDays(30) }],
     usage: [],
     precedence: "purchased_first",
     upcoming: { upcoming: { date: inDays(30), amount_due: 4900, currency: "usd", lines: [], scheduled_change: null } },
@@ -143,7 +143,7 @@ describe("Overview: subscription credits used this period", () => {
   });
 
   it("suggests more credits once most of the allowance is used", async () => {
-    const { onOpenTab } = renderOverview(state({ lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 100, expires_at: inDays(30), period_start: inDays(-1) }] }));
+    const { onOpenTab } = renderOverview(state({ lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 100, expires_at: inDays(30) }] }));
     const allowance = card("Subscription credits this period");
     await userEvent.click(await within(allowance).findByRole("button", { name: "Buy credits" }));
     expect(onOpenTab).toHaveBeenCalledWith("credits");
@@ -184,7 +184,7 @@ describe("Overview: how long the balance lasts", () => {
 });
 
 describe("Overview: what expires next", () => {
-  const soon = { subscription_id: "sub-row-1", granted: 1000, remaining: 1000, expires_at: inDays(3), period_start: inDays(-27) };
+  const soon = { subscription_id: "sub-row-1", granted: 1000, remaining: 1000, expires_at: inDays(3) };
 
   it("warns when credits expire within 7 days unused because purchased credits are spent first, and leads owners to the spending order", async () => {
     const { onOpenTab } = renderOverview(state({ lots: [soon], balance: { total: 2000, purchased: 1000, subscription: 1000 }, usage: week(100) }));

@@ -40,7 +40,7 @@ export function SubscriptionCard({
           <SubscriptionFacts organizationId={organizationId} role={role} current={current} plan={plans.data?.find((p) => p.id === current.plan_id)} plansPending={plans.isPending} />
         ) : (
           <EmptyState>
-            <p>{current ? "Your subscription has ended." : "No subscription yet."} A plan adds credits every period.</p>
+            <p>{current ? "Your subscription has ended." : "No subscription yet."} Choose a plan on the Plans tab.</p>
             <button type="button" className="button" onClick={() => onOpenTab("plans")}>
               Choose a plan
             </button>
@@ -97,6 +97,12 @@ function SubscriptionFacts({
           <>
             <dt>Trial ends</dt>
             <dd>{formatDate(current.trial_end)}</dd>
+          </>
+        ) : null}
+        {current.current_period_end ? (
+          <>
+            <dt>Current period ends</dt>
+            <dd>{formatDate(current.current_period_end)}</dd>
           </>
         ) : null}
         <dt>Next charge</dt>
