@@ -130,10 +130,11 @@ describe("plan changes in the browser", () => {
     assert.equal(advanced.status, 200, await advanced.text());
     await page.reload();
     await shows(page.getByRole("definition").filter({ hasText: /^active$/ }), WEBHOOK_TIMEOUT_MS);
+    // The trial's 500 credits (expiring with the trial in real time) and the first paid month's 1,000.
+    await shows(page.getByText("Balance: 1,500 credits"), LIVE_REFRESH_TIMEOUT_MS);
   });
 
   it("upgrades to Professional with the proration previewed, and the balance gains the previewed credits", async () => {
-    await shows(page.getByText(/^Balance: [\d,]+ credits?$/));
     const before = await balance();
     await openTab("Plans");
     await page.getByRole("button", { name: "Switch to Professional (monthly)" }).click();
