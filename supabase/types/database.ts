@@ -745,6 +745,11 @@ isOneToOne: false
               "credits": number,"events": number,"name": string,"organization_id": string
             }[]
                            },
+"organization_managers":
+{ Args: { "p_organization_id": string }; Returns: {
+              "email": string,"role": string,"user_id": string
+            }[]
+                           },
 "organization_of_stripe_customer":
 { Args: { "p_stripe_customer_id": string }; Returns: string
                            },

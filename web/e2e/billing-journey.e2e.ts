@@ -102,7 +102,8 @@ describe("a member's billing journey in the browser", () => {
     await signUp(page, owner.email);
     organizationId = await createOrganization(page, "Acme Robotics");
     await shows(page.getByText("Your role: owner"));
-    await shows(page.getByText("No subscription yet. Choose a plan on the Plans tab."));
+    await shows(page.getByText(/^No subscription yet/));
+    await shows(page.getByRole("link", { name: "Choose a plan" }));
     await shows(page.getByText("Balance: 0 credits"));
 
     // The session is kept across a reload, and so is the selected organization.
@@ -183,7 +184,7 @@ describe("a member's billing journey in the browser", () => {
     await page.getByLabel("Type").selectOption("consumption");
     await ledger.getByRole("cell", { name: "+1,000" }).first().waitFor({ state: "hidden" });
     await shows(ledger.getByRole("cell", { name: "-100" }));
-    assert.equal(await ledger.getByRole("row").count(), 2, "a header row and the one consumption");
+    assert.equal(await ledger.getByRole("row").count(), 3, "a header row, the day's heading and the one consumption");
     await page.getByLabel("Type").selectOption("");
     await shows(ledger.getByRole("cell", { name: "+1,000" }).first());
 
@@ -307,7 +308,8 @@ describe("a member's billing journey in the browser", () => {
     const strangerOrganization = await createOrganization(page, "Other Org");
     const options = await page.getByRole("combobox", { name: "Organization" }).locator("option").allTextContents();
     assert.deepEqual(options, ["Other Org"], "only their own organization is offered");
-    await shows(page.getByText("No subscription yet. Choose a plan on the Plans tab."));
+    await shows(page.getByText(/^No subscription yet/));
+    await shows(page.getByRole("link", { name: "Choose a plan" }));
     await shows(page.getByText("Balance: 0 credits"));
     await openTab(page, "History");
     await shows(page.getByText("No payments yet."));

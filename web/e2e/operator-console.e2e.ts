@@ -187,7 +187,7 @@ describe("the operator console in the browser", () => {
     await page.getByRole("tab", { name: "Credits" }).click();
     const row = page.getByRole("row").filter({ hasText: "Goodwill for the outage" });
     await shows(row);
-    assert.match((await row.textContent()) ?? "", /adjustment.*purchased.*\+250.*26,080/);
+    assert.match((await row.textContent()) ?? "", /Adjustment by support: Goodwill for the outage.*Purchased credits.*\+250.*26,080/);
     await page.context().close();
   });
 

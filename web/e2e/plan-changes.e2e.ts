@@ -107,7 +107,7 @@ describe("plan changes in the browser", () => {
     organizationId = (await page.getByText(/^[0-9a-f]{8}-[0-9a-f-]{27}$/).textContent()) ?? "";
 
     // The Overview's empty subscription card leads to the Plans tab.
-    await page.getByRole("button", { name: "Choose a plan" }).click();
+    await page.getByRole("link", { name: "Choose a plan" }).click();
     await shows(page.getByRole("tab", { name: "Plans", selected: true }));
     await page.getByRole("button", { name: "Choose Starter" }).click();
     await page.waitForURL((url) => url.href.startsWith(`${stack.stripeApiBase}/checkout/`));

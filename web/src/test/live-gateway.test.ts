@@ -12,7 +12,11 @@ import { fetchPlans } from "@/features/billing/api/get-plans";
 import { fetchSubscription } from "@/features/billing/api/get-subscription";
 import { fetchCheckoutApplied } from "@/features/billing/api/checkout-return";
 import { fetchCreditProducts } from "@/features/billing/credits/api/get-credit-products";
-import { fetchLedger } from "@/features/billing/credits/api/get-ledger";
+import { fetchLedger, fetchWholeLedger } from "@/features/billing/credits/api/get-ledger";
+import { fetchCreditPrecedence, setCreditPrecedence } from "@/features/billing/credits/api/credit-precedence";
+import { fetchOrganizationManagers } from "@/features/billing/api/get-organization-managers";
+import { dayOf } from "@/features/billing/credits/ledger-grouping";
+import { addDays } from "@/features/billing/credits/ledger-range";
 import { fetchThreshold, setThreshold } from "@/features/billing/credits/api/low-balance-threshold";
 import { fetchBillingHistory } from "@/features/billing/history/api/get-billing-history";
 import { dismissAlert } from "@/features/billing/overview/api/dismiss-alert";
@@ -54,12 +58,21 @@ describe.skipIf(!url)("API modules against a live Supabase API", () => {
     }
 
     expect(await fetchCreditBalance(supabase, orgId)).toMatchObject({ total: 925, purchased: 925, subscription: 0 });
-    const all = await fetchLedger(supabase, orgId, { kind: null, page: 0 });
+    const today = { from: dayOf(new Date().toISOString()), to: dayOf(new Date().toISOString()) };
+    const all = await fetchLedger(supabase, orgId, { kind: null, range: today });
     expect(all.total).toBe(4);
     expect(all.rows[0]).toMatchObject({ kind: "consumption", amount: -25, balance_after: 925 });
-    const grants = await fetchLedger(supabase, orgId, { kind: "grant", page: 0 });
+    expect(all.catalog.eventNames.get("ai_inference")).toBe("AI inference");
+    const grants = await fetchLedger(supabase, orgId, { kind: "grant", range: today });
     expect(grants.total).toBe(1);
-    expect((await fetchLedger(supabase, orgId, { kind: null, page: 1 })).rows).toEqual([]);
+    const yesterday = addDays(today.from, -1);
+    expect((await fetchLedger(supabase, orgId, { kind: null, range: { from: yesterday, to: yesterday } })).rows).toEqual([]);
+    expect((await fetchWholeLedger(supabase, orgId, { kind: null, range: today })).map((r) => r.amount)).toEqual([1000, -25, -25, -25]);
+
+    expect(await fetchOrganizationManagers(supabase, orgId)).toEqual([{ user_id: userId, email, role: "owner" }]);
+    expect(await fetchCreditPrecedence(supabase, orgId)).toBe("purchased_first");
+    await setCreditPrecedence(supabase, orgId, "expiring_first");
+    expect(await fetchCreditPrecedence(supabase, orgId)).toBe("expiring_first");
 
     const usage = await fetchUsage(supabase, orgId);
     expect(usage).toEqual([expect.objectContaining({ event_key: "ai_inference", credits: 75 })]);
@@ -82,7 +95,7 @@ describe.skipIf(!url)("API modules against a live Supabase API", () => {
     // A stranger's RLS-scoped view of the organization is empty and its RPCs are refused.
     const stranger = createClient<Database>(url!, anonKey, { auth: { persistSession: false, storageKey: "stranger" } });
     await stranger.auth.signUp({ email: `web-live-stranger-${Date.now()}@example.test`, password: "correct horse battery" });
-    expect((await fetchLedger(stranger, orgId, { kind: null, page: 0 })).total).toBe(0);
+    expect((await fetchLedger(stranger, orgId, { kind: null, range: { from: "2026-01-01", to: "2099-12-31" } })).total).toBe(0);
     if (process.env.WEB_LIVE_CHECK_REFUSALS === "1") {
       // Opt-in: on 2026-11-23 the local gateway never answered an RPC that raised (it left
       // the transaction "idle in transaction (aborted)"), so this hung; see the web report.

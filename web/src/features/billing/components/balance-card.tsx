@@ -1,6 +1,7 @@
 import { QueryView, Skeleton } from "@/components/status";
 import { formatCredits, formatDate } from "@/lib/format";
 import { useCreditBalance } from "../api/get-credit-balance";
+import { BUY_CREDITS, NextStep } from "./next-step";
 
 /** Spendable balance split by source, what reservations hold, and what expires next. Shared by Overview and Credits. */
 export function BalanceCard({ organizationId }: { organizationId: string }) {
@@ -29,6 +30,7 @@ export function BalanceCard({ organizationId }: { organizationId: string }) {
             : "Nothing expiring"}
         </dd>
       </dl>
+      {b.total === 0 && (b.reserved ?? 0) === 0 ? <NextStep actions={[BUY_CREDITS]} toDo="buy credits" /> : null}
     </div>
       )}
     </QueryView>

@@ -7,7 +7,7 @@ import { ReturnFromStripeBanner } from "./return-from-stripe";
 import { ActionAlertBanners } from "../alerts/action-alert-banners";
 import { BILLING_TABS, useTabInUrl, type BillingTabId } from "../tabs/tab-location";
 import { tabForKey } from "@/lib/tab-keys";
-import { revealWhenShown } from "../tabs/reveal-anchor";
+import { BillingViewerProvider } from "./billing-viewer";
 
 // Only Overview is on the first screen; the other tabs are separate chunks.
 const PlansTab = lazy(() => import("../plans/components/plans-tab"));
@@ -32,12 +32,6 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
     if (focus) tabRefs.current[id]?.focus();
   }
 
-  /** Another tab (from a card's action), optionally scrolled to an element on it. */
-  function openTab(id: BillingTabId, anchor?: string) {
-    select(id, anchor === undefined);
-    if (anchor) revealWhenShown(anchor);
-  }
-
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
     const next = tabForKey(event.key, TABS.map((t) => t.id), tab);
     if (next === null) return;
@@ -56,6 +50,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
   }, []);
 
   return (
+    <BillingViewerProvider value={{ organizationId, role }}>
     <section aria-labelledby="billing-heading" className="billing">
       <h1 id="billing-heading">Billing</h1>
       <p className="muted org-id">
@@ -85,12 +80,13 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0} className="tab-panel">
         <Suspense fallback={<Loading label="Loading this tab…" />}>
-          {tab === "overview" ? <OverviewTab organizationId={organizationId} role={role} onOpenTab={openTab} /> : null}
+          {tab === "overview" ? <OverviewTab organizationId={organizationId} /> : null}
           {tab === "plans" ? <PlansTab organizationId={organizationId} role={role} /> : null}
           {tab === "credits" ? <CreditsTab organizationId={organizationId} role={role} /> : null}
           {tab === "history" ? <HistoryTab organizationId={organizationId} /> : null}
         </Suspense>
       </div>
     </section>
+    </BillingViewerProvider>
   );
 }

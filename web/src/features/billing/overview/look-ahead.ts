@@ -9,10 +9,7 @@
  * lot that purchased credits shield from use shows up as expiring unused, which is the very
  * thing the Overview warns about.
  */
-import type { Organization } from "@/types/billing";
-
-/** The organization's spending order (`set_credit_precedence`). */
-export type CreditPrecedence = Organization["credit_precedence"];
+import type { CreditPrecedence } from "../credits/api/credit-precedence";
 
 const DAY_MS = 86_400_000;
 

@@ -1,7 +1,7 @@
 import { useMutation } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
-import { toCsv } from "../csv";
+import { downloadCsv, toCsv } from "@/lib/csv";
 import type { Period } from "./operator-keys";
 
 export type ExportKind = "ledger" | "history";
@@ -31,12 +31,7 @@ export function useExportCsv() {
     mutationFn: async (request: { kind: ExportKind; organizationId: string | null; period: Period }) => {
       const csv = await exportCsv(supabase, request.kind, request.organizationId, request.period);
       const name = `${request.kind}-${request.organizationId ?? "all"}-${request.period.from.slice(0, 10)}-${request.period.to.slice(0, 10)}.csv`;
-      const url = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = name;
-      link.click();
-      URL.revokeObjectURL(url);
+      downloadCsv(name, csv);
       return { name, csv };
     },
   });

@@ -4,7 +4,6 @@ import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatMoney } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
 import type { CreditProduct, OrganizationRole } from "@/types/billing";
-import { ManagerOnly } from "../../components/manager-only";
 import { useCreditProducts } from "../api/get-credit-products";
 import { type AutoTopUpSetting, useAutoTopUp, useCardOnFile, useSetAutoTopUp } from "../api/auto-top-up";
 
@@ -52,7 +51,6 @@ export function AutoTopUpForm({ organizationId, role }: { organizationId: string
       <div className="stack">
         <p>{status}</p>
         {turnedOffBySystem}
-        <ManagerOnly role={role}>{null}</ManagerOnly>
       </div>
     );
   }

@@ -1,19 +1,21 @@
-import { useId, useState, type FormEvent } from "react";
-import { EmptyState, ErrorState, Pager, Skeleton } from "@/components/status";
-import { errorMessage, isServiceUnreachable } from "@/lib/errors";
-import { formatCreditDelta, formatCreditNumber, formatCredits, formatDateTime, formatMoney, humanize } from "@/lib/format";
+import { useEffect, useId, useState, type FormEvent } from "react";
+import { EmptyState, ErrorState, Skeleton } from "@/components/status";
+import { errorMessage } from "@/lib/errors";
+import { formatCredits, formatMoney } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
-import { CREDIT_TRANSACTION_KINDS, type CreditTransactionKind, type OrganizationRole } from "@/types/billing";
+import type { OrganizationRole } from "@/types/billing";
 import { BalanceCard } from "../../components/balance-card";
 import { ManagerOnly } from "../../components/manager-only";
+import { revealSection } from "../../tabs/tab-link";
 import { useCreditProducts } from "../api/get-credit-products";
-import { useLedger } from "../api/get-ledger";
 import { useSetThreshold, useThreshold } from "../api/low-balance-threshold";
 import { useStartCreditCheckout } from "../api/start-credit-checkout";
 import { SpendLimitCard } from "./spend-limit-card";
 import { AutoTopUpForm } from "./auto-top-up-form";
 import { CardOnFile } from "./card-on-file";
 import { packValues, type PackValue } from "../pack-value";
+import { Ledger } from "./ledger";
+import { SpendingOrderCard } from "./spending-order-card";
 
 function ThresholdForm({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
   const threshold = useThreshold(organizationId);
@@ -24,12 +26,7 @@ function ThresholdForm({ organizationId, role }: { organizationId: string; role:
   if (threshold.isError) return <ErrorState title="The threshold could not be loaded." error={threshold.error} onRetry={() => void threshold.refetch()} />;
   const current = threshold.data;
   if (!canManageBilling(role)) {
-    return (
-      <>
-        <p>Alert when the balance falls below {formatCredits(current)}.</p>
-        <ManagerOnly role={role}>{null}</ManagerOnly>
-      </>
-    );
+    return <p>{current > 0 ? `Alert when the balance falls below ${formatCredits(current)}.` : "No low-balance alert is set."}</p>;
   }
   const value = draft ?? String(current);
   const hintId = `${inputId}-hint`;
@@ -85,7 +82,6 @@ function CreditPacks({ organizationId, role }: { organizationId: string; role: O
   const values = packValues(products.data);
   return (
     <>
-      <ManagerOnly role={role}>{null}</ManagerOnly>
       {checkout.isError ? <p role="alert" className="field-error">{errorMessage(checkout.error)}</p> : null}
       <ul className="packs">
         {products.data.map((product) => (
@@ -111,91 +107,33 @@ function CreditPacks({ organizationId, role }: { organizationId: string; role: O
   );
 }
 
-function Ledger({ organizationId }: { organizationId: string }) {
-  const [kind, setKind] = useState<CreditTransactionKind | null>(null);
-  const [page, setPage] = useState(0);
-  const ledger = useLedger(organizationId, { kind, page });
-  const filterId = useId();
-  return (
-    <div className="stack">
-      <div className="inline-form">
-        <label htmlFor={filterId}>Type</label>
-        <select
-          id={filterId}
-          value={kind ?? ""}
-          onChange={(event) => {
-            setKind(event.target.value === "" ? null : (event.target.value as CreditTransactionKind));
-            setPage(0);
-          }}
-        >
-          <option value="">All types</option>
-          {CREDIT_TRANSACTION_KINDS.map((k) => (
-            <option key={k} value={k}>
-              {humanize(k)}
-            </option>
-          ))}
-        </select>
-      </div>
-      {ledger.data === undefined && !(ledger.isError && !isServiceUnreachable(ledger.error)) ? (
-        <Skeleton label="Loading transactions…" lines={6} />
-      ) : ledger.data === undefined ? (
-        <ErrorState title="Transactions could not be loaded." error={ledger.error} onRetry={() => void ledger.refetch()} />
-      ) : ledger.data.total === 0 ? (
-        <EmptyState>{kind ? `No ${humanize(kind)} transactions.` : "No credit transactions yet."}</EmptyState>
-      ) : ledger.data.rows.length === 0 ? (
-        <EmptyState>
-          This page is past the last transaction.{" "}
-          <button type="button" className="link-button" onClick={() => setPage(0)}>
-            Go to the first page
-          </button>
-        </EmptyState>
-      ) : (
-        <>
-          <div className="table-scroll">
-            <table className="cards-on-phone" aria-busy={ledger.isPlaceholderData}>
-              <caption className="visually-hidden">Credit transactions, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Type</th>
-                  <th scope="col">Source</th>
-                  <th scope="col" className="num">Amount</th>
-                  <th scope="col" className="num">Balance after</th>
-                  <th scope="col">Time</th>
-                </tr>
-              </thead>
-              <tbody>
-                {ledger.data.rows.map((row) => (
-                  <tr key={row.id}>
-                    <td data-label="Type">
-                      {humanize(row.kind)}
-                      {row.event_key ? <small className="muted"> {row.event_key}</small> : null}
-                      {row.kind === "adjustment" && row.description ? <small className="muted"> {row.description}</small> : null}
-                    </td>
-                    <td data-label="Source">{row.source}</td>
-                    <td data-label="Amount" className={`num ${row.amount < 0 ? "negative" : "positive"}`}>{formatCreditDelta(row.amount)}</td>
-                    <td data-label="Balance after" className="num">{formatCreditNumber(row.balance_after)}</td>
-                    <td data-label="Time">{formatDateTime(row.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager label="Transaction pages" page={page} pageSize={ledger.data.pageSize} total={ledger.data.total} onPage={setPage} />
-        </>
-      )}
-    </div>
-  );
-}
-
-/** Credits tab: balance, low-balance threshold, monthly spend limit, packs to buy, the card on file and auto top-up, and the ledger. */
+/**
+ * Credits tab: balance, the spending order, low-balance threshold, monthly spend limit, packs
+ * to buy, the card on file and auto top-up, and the ledger. Members see every figure and one
+ * notice naming the owners and admins to ask, instead of one per card.
+ */
 export default function CreditsTab({ organizationId, role }: { organizationId: string; role: OrganizationRole }) {
+  // A link to a section (`?tab=credits#spending-order`) lands before this lazy tab rendered it.
+  useEffect(() => {
+    const section = window.location.hash.slice(1);
+    if (section) revealSection(section);
+  }, []);
   return (
     <div className="grid">
+      {canManageBilling(role) ? null : (
+        <div className="wide">
+          <ManagerOnly role={role} organizationId={organizationId} toDo="buy credits or change these settings">{null}</ManagerOnly>
+        </div>
+      )}
       <section className="card" aria-labelledby="cr-balance">
         <h2 id="cr-balance">Balance</h2>
         <BalanceCard organizationId={organizationId} />
       </section>
-      <section className="card" aria-labelledby="cr-threshold">
+      <section className="card" id="spending-order" aria-labelledby="cr-spending-order">
+        <h2 id="cr-spending-order">Spending order</h2>
+        <SpendingOrderCard organizationId={organizationId} role={role} />
+      </section>
+      <section className="card" id="low-balance-alert" aria-labelledby="cr-threshold">
         <h2 id="cr-threshold">Low-balance alert</h2>
         <ThresholdForm organizationId={organizationId} role={role} />
       </section>
@@ -203,7 +141,7 @@ export default function CreditsTab({ organizationId, role }: { organizationId: s
         <h2 id="cr-spend-limit">Monthly spend limit</h2>
         <SpendLimitCard organizationId={organizationId} role={role} />
       </section>
-      <section className="card wide" aria-labelledby="cr-packs">
+      <section className="card wide" id="buy-credits" aria-labelledby="cr-packs">
         <h2 id="cr-packs">Buy credits</h2>
         <CreditPacks organizationId={organizationId} role={role} />
       </section>
@@ -215,7 +153,7 @@ export default function CreditsTab({ organizationId, role }: { organizationId: s
         <h2 id="cr-auto-top-up">Auto top-up</h2>
         <AutoTopUpForm organizationId={organizationId} role={role} />
       </section>
-      <section className="card wide" aria-labelledby="cr-ledger">
+      <section className="card wide" id="transactions" aria-labelledby="cr-ledger">
         <h2 id="cr-ledger">Transactions</h2>
         <Ledger organizationId={organizationId} />
       </section>

@@ -4,7 +4,6 @@ import { errorMessage } from "@/lib/errors";
 import { formatCredits, formatDateUtc } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole, SpendLimit } from "@/types/billing";
-import { ManagerOnly } from "../../components/manager-only";
 import { useSetSpendLimit, useSpendLimit } from "../api/spend-limit";
 
 /** The first day of the next UTC month: when this month's consumption starts again from zero. */
@@ -105,9 +104,7 @@ export function SpendLimitCard({ organizationId, role }: { organizationId: strin
       <SpendMeter limit={limit.data} />
       {canManageBilling(role) ? (
         <SpendLimitForm organizationId={organizationId} current={limit.data.monthly_credits} />
-      ) : (
-        <ManagerOnly role={role}>{null}</ManagerOnly>
-      )}
+      ) : null}
     </div>
   );
 }

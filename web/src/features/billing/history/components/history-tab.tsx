@@ -3,6 +3,7 @@ import { EmptyState, ErrorState, Pager, Skeleton } from "@/components/status";
 import { isServiceUnreachable } from "@/lib/errors";
 import { formatDate, formatMoney, humanize } from "@/lib/format";
 import { useBillingHistory } from "../api/get-billing-history";
+import { BUY_CREDITS, CHOOSE_A_PLAN, NextStep } from "../../components/next-step";
 
 /** History tab: payments, invoices and refunds with links to Stripe's invoice and receipt. */
 export default function HistoryTab({ organizationId }: { organizationId: string }) {
@@ -22,7 +23,14 @@ export default function HistoryTab({ organizationId }: { organizationId: string 
       </EmptyState>
     );
   }
-  if (history.data.rows.length === 0) return <EmptyState>No payments yet. Invoices and receipts appear here after the first payment.</EmptyState>;
+  if (history.data.rows.length === 0) {
+    return (
+      <EmptyState>
+        No payments yet. Invoices and receipts appear here after the first payment.
+        <NextStep actions={[CHOOSE_A_PLAN, BUY_CREDITS]} toDo="choose a plan or buy credits" />
+      </EmptyState>
+    );
+  }
   return (
     <section className="card" aria-labelledby="history-heading">
       <h2 id="history-heading">Payments and invoices</h2>

@@ -6,6 +6,7 @@ import { useDismissAlert } from "../api/dismiss-alert";
 import { useCreditBalance } from "../../api/get-credit-balance";
 import { useThreshold } from "../../credits/api/low-balance-threshold";
 import { lowBalanceNow } from "../../alerts/action-alerts";
+import { NextStep } from "../../components/next-step";
 
 /** Active alerts (low balance, failed payment, trial ending, unusual usage), each dismissible. */
 export function AlertList({ organizationId, onDismissed }: { organizationId: string; onDismissed?: () => void }) {
@@ -18,7 +19,17 @@ export function AlertList({ organizationId, onDismissed }: { organizationId: str
     alert.kind === "low_balance" ? (lowBalanceNow(balance.data, threshold.data) ?? alert.message) : alert.message;
   return (
     <QueryView query={alerts} loading={<Skeleton label="Loading alerts…" lines={2} />} errorTitle="Alerts could not be loaded.">
-      {(list) => list.length === 0 ? <EmptyState>No active alerts.</EmptyState> : (
+      {(list) => list.length === 0 ? (
+        <EmptyState>
+          No active alerts.
+          {threshold.data === 0 ? (
+            <>
+              {" "}No low-balance alert is set, so nothing warns you before credits run out.
+              <NextStep actions={[{ tab: "credits", section: "low-balance-alert", label: "Set a low-balance alert" }]} toDo="set a low-balance alert" />
+            </>
+          ) : null}
+        </EmptyState>
+      ) : (
     <>
       {dismiss.isError ? <p role="alert" className="field-error">{errorMessage(dismiss.error)}</p> : null}
       <ul className="alerts">

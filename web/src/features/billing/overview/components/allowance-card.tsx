@@ -1,26 +1,18 @@
 import { EmptyState, QueryView, Skeleton } from "@/components/status";
 import { formatCreditNumber, formatCredits, formatDate } from "@/lib/format";
-import { canManageBilling } from "@/lib/roles";
-import type { OrganizationRole } from "@/types/billing";
 import { useSubscription } from "../../api/get-subscription";
-import type { BillingTabId } from "../../tabs/tab-location";
+import { BUY_CREDITS, NextStep } from "../../components/next-step";
 import { useSubscriptionLots } from "../api/get-subscription-lots";
 import { allowanceUsage } from "../look-ahead";
 import { combineQueries } from "./combine-queries";
+
+const COMPARE_PLANS = { tab: "plans", label: "Compare plans" } as const;
 
 /** From this share of the allowance used, the card suggests more credits or a bigger plan. */
 const NEARLY_USED = 0.8;
 
 /** Subscription credits used this period against what the period granted (trial credits during a trial). */
-export function AllowanceCard({
-  organizationId,
-  role,
-  onOpenTab,
-}: {
-  organizationId: string;
-  role: OrganizationRole;
-  onOpenTab: (tab: BillingTabId) => void;
-}) {
+export function AllowanceCard({ organizationId }: { organizationId: string }) {
   const subscription = useSubscription(organizationId);
   const lots = useSubscriptionLots(organizationId);
   return (
@@ -49,16 +41,7 @@ export function AllowanceCard({
               {formatCredits(usage.remaining)} left{live.current_period_end ? ` until ${formatDate(trial && live.trial_end ? live.trial_end : live.current_period_end)}` : ""}
               {trial ? " (trial credits)" : ""}. Credits held by open reservations count as used.
             </p>
-            {nearlyUsed && canManageBilling(role) ? (
-              <div className="card-actions">
-                <button type="button" className="button secondary" onClick={() => onOpenTab("credits")}>
-                  Buy credits
-                </button>
-                <button type="button" className="button secondary" onClick={() => onOpenTab("plans")}>
-                  Compare plans
-                </button>
-              </div>
-            ) : null}
+            {nearlyUsed ? <NextStep actions={[BUY_CREDITS, COMPARE_PLANS]} toDo="buy credits or change the plan" /> : null}
           </div>
         );
       }}

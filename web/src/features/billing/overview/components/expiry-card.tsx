@@ -1,31 +1,21 @@
 import { EmptyState, QueryView, Skeleton } from "@/components/status";
 import { formatCredits, formatDate } from "@/lib/format";
-import { canManageBilling } from "@/lib/roles";
-import type { OrganizationRole } from "@/types/billing";
 import { useCreditBalance } from "../../api/get-credit-balance";
-import type { BillingTabId } from "../../tabs/tab-location";
-import { useCreditPrecedence } from "../api/get-credit-precedence";
+import { NextStep, type NextStepAction } from "../../components/next-step";
+import { useCreditPrecedence } from "../../credits/api/credit-precedence";
 import { useSubscriptionLots } from "../api/get-subscription-lots";
 import { useUsage } from "../api/get-usage";
 import { averageDailyConsumption, EXPIRY_WARNING_DAYS, expiresSoonUnused, forecastBalance, nextExpiry } from "../look-ahead";
 import { combineQueries } from "./combine-queries";
 
-/** The anchor of the spending-order control on the Credits tab. */
-export const SPENDING_ORDER_ANCHOR = "spending-order";
+/** The spending-order control on the Credits tab (its section's id there). */
+const SPEND_EXPIRING_FIRST: NextStepAction = { tab: "credits", section: "spending-order", label: "Spend expiring credits first" };
 
 /**
  * What expires next and when; a warning when that is within 7 days and the recent rate will
  * not use it up, naming the spending order, with the owner's way to change it.
  */
-export function ExpiryCard({
-  organizationId,
-  role,
-  onOpenTab,
-}: {
-  organizationId: string;
-  role: OrganizationRole;
-  onOpenTab: (tab: BillingTabId, anchor?: string) => void;
-}) {
+export function ExpiryCard({ organizationId }: { organizationId: string }) {
   const query = combineQueries([useCreditBalance(organizationId), useUsage(organizationId), useSubscriptionLots(organizationId), useCreditPrecedence(organizationId)]);
   return (
     <QueryView query={query} loading={<Skeleton label="Loading what expires next…" lines={3} />} errorTitle="What expires next could not be loaded.">
@@ -50,20 +40,7 @@ export function ExpiryCard({
                   {precedence === "purchased_first" ? ": purchased credits are spent first." : "."}
                 </p>
                 {precedence === "purchased_first" ? (
-                  canManageBilling(role) ? (
-                    <a
-                      className="button secondary"
-                      href={`?tab=credits#${SPENDING_ORDER_ANCHOR}`}
-                      onClick={(event) => {
-                        event.preventDefault();
-                        onOpenTab("credits", SPENDING_ORDER_ANCHOR);
-                      }}
-                    >
-                      Spend expiring credits first
-                    </a>
-                  ) : (
-                    <p>An owner or admin can change the spending order so expiring credits are spent first.</p>
-                  )
+                  <NextStep actions={[SPEND_EXPIRING_FIRST]} toDo="change the spending order so expiring credits are spent first" />
                 ) : null}
               </div>
             ) : null}

@@ -1,15 +1,15 @@
 import { EmptyState, QueryView, Skeleton } from "@/components/status";
 import { formatCreditNumber, formatDate } from "@/lib/format";
-import { canManageBilling } from "@/lib/roles";
-import type { OrganizationRole } from "@/types/billing";
 import { useCreditBalance } from "../../api/get-credit-balance";
 import { useSubscription } from "../../api/get-subscription";
-import type { BillingTabId } from "../../tabs/tab-location";
-import { useCreditPrecedence } from "../api/get-credit-precedence";
+import { BUY_CREDITS, NextStep, type NextStepAction } from "../../components/next-step";
+import { useCreditPrecedence } from "../../credits/api/credit-precedence";
 import { useSubscriptionLots } from "../api/get-subscription-lots";
 import { useUsage } from "../api/get-usage";
 import { averageDailyConsumption, forecastBalance, RECENT_RATE_DAYS, runsOutBeforeRenewal } from "../look-ahead";
 import { combineQueries } from "./combine-queries";
+
+const AUTO_TOP_UP: NextStepAction = { tab: "credits", section: "cr-auto-top-up", label: "Turn on auto top-up" };
 
 /** "About 12 days", "Less than a day". */
 function daysText(days: number): string {
@@ -19,15 +19,7 @@ function daysText(days: number): string {
 }
 
 /** How long the spendable balance lasts at the last 7 days' average, and what to do when it runs out before the renewal. */
-export function ForecastCard({
-  organizationId,
-  role,
-  onOpenTab,
-}: {
-  organizationId: string;
-  role: OrganizationRole;
-  onOpenTab: (tab: BillingTabId) => void;
-}) {
+export function ForecastCard({ organizationId }: { organizationId: string }) {
   const query = combineQueries([
     useCreditBalance(organizationId),
     useUsage(organizationId),
@@ -65,18 +57,7 @@ export function ForecastCard({
                   {balance.total <= 0 ? "Usage is being refused." : "The balance runs out"}{" "}
                   {renewsAt ? `before your plan renews on ${formatDate(renewsAt)}.` : balance.total <= 0 ? "" : "and no plan renews it."}
                 </p>
-                {canManageBilling(role) ? (
-                  <div className="card-actions">
-                    <button type="button" className="button" onClick={() => onOpenTab("credits")}>
-                      Buy credits
-                    </button>
-                    <button type="button" className="button secondary" onClick={() => onOpenTab("credits")}>
-                      Turn on auto top-up
-                    </button>
-                  </div>
-                ) : (
-                  <p>An owner or admin of this organization can buy credits or turn on auto top-up.</p>
-                )}
+                <NextStep actions={[BUY_CREDITS, AUTO_TOP_UP]} toDo="buy credits or turn on auto top-up" />
               </div>
             ) : null}
           </div>

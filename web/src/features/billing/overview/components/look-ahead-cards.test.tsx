@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { json, renderWithBackend, storeSignedInSession, type FakeHandler } from "@/test/fake-backend";
 import { ORG, plan, subscription } from "@/test/fixtures";
 import type { OrganizationRole } from "@/types/billing";
+import { BillingViewerProvider } from "../../components/billing-viewer";
 import { OverviewTab } from "./overview-tab";
 
 const NOW = new Date("2026-12-01T12:00:00Z");
@@ -17,6 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+  window.history.replaceState(null, "", "/");
 });
 
 interface State {
@@ -61,8 +63,8 @@ function handler(s: State): FakeHandler {
         return json(s.card[0] ?? null);
       case "/rest/v1/billing_alerts":
         return json([]);
-      case "/rest/v1/alert_thresholds":
-        return json([]);
+      case "/rest/v1/rpc/organization_managers":
+        return json([{ user_id: "u-dana", email: "dana@example.com", role: "owner" }]);
       case `/functions/v1/billing/subscription/${ORG}/upcoming`:
         return json(s.upcoming);
       default:
@@ -71,10 +73,14 @@ function handler(s: State): FakeHandler {
   };
 }
 
+/** The Overview as the Billing page shows it to `role` (the viewer decides who gets the buttons). */
 function renderOverview(s: State, role: OrganizationRole = "owner") {
-  const onOpenTab = vi.fn();
-  const view = renderWithBackend(<OverviewTab organizationId={ORG} role={role} onOpenTab={onOpenTab} />, handler(s));
-  return { ...view, onOpenTab };
+  return renderWithBackend(
+    <BillingViewerProvider value={{ organizationId: ORG, role }}>
+      <OverviewTab organizationId={ORG} />
+    </BillingViewerProvider>,
+    handler(s),
+  );
 }
 
 /** The Overview's card (section) with this heading. */
@@ -126,9 +132,8 @@ describe("Overview: the subscription, its next charge and the card on file", () 
   });
 
   it("without a subscription, leads to the Plans tab", async () => {
-    const { onOpenTab } = renderOverview(state({ subscriptions: [], lots: [], upcoming: { upcoming: null } }));
-    await userEvent.click(await screen.findByRole("button", { name: "Choose a plan" }));
-    expect(onOpenTab).toHaveBeenCalledWith("plans");
+    renderOverview(state({ subscriptions: [], lots: [], upcoming: { upcoming: null } }));
+    expect(await screen.findByRole("link", { name: "Choose a plan" })).toHaveAttribute("href", "/?tab=plans");
     expect(await within(card("Subscription credits this period")).findByText(/No subscription/)).toBeInTheDocument();
   });
 });
@@ -143,10 +148,10 @@ describe("Overview: subscription credits used this period", () => {
   });
 
   it("suggests more credits once most of the allowance is used", async () => {
-    const { onOpenTab } = renderOverview(state({ lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 100, expires_at: inDays(30) }] }));
+    renderOverview(state({ lots: [{ subscription_id: "sub-row-1", granted: 1000, remaining: 100, expires_at: inDays(30) }] }));
     const allowance = card("Subscription credits this period");
-    await userEvent.click(await within(allowance).findByRole("button", { name: "Buy credits" }));
-    expect(onOpenTab).toHaveBeenCalledWith("credits");
+    expect(await within(allowance).findByRole("link", { name: "Buy credits" })).toHaveAttribute("href", "/?tab=credits#buy-credits");
+    expect(within(allowance).getByRole("link", { name: "Compare plans" })).toHaveAttribute("href", "/?tab=plans");
   });
 });
 
@@ -159,15 +164,15 @@ describe("Overview: how long the balance lasts", () => {
     expect(within(forecast).getByText(/until Dec 17, 2026/)).toBeInTheDocument();
     expect(within(forecast).getByText("At the last 7 days' average of 100 credits a day.")).toBeInTheDocument();
     expect(within(forecast).getByText(/runs out before your plan renews on Dec 31, 2026/)).toBeInTheDocument();
-    expect(within(forecast).getByRole("button", { name: "Buy credits" })).toBeInTheDocument();
-    expect(within(forecast).getByRole("button", { name: "Turn on auto top-up" })).toBeInTheDocument();
+    expect(within(forecast).getByRole("link", { name: "Buy credits" })).toHaveAttribute("href", "/?tab=credits#buy-credits");
+    expect(within(forecast).getByRole("link", { name: "Turn on auto top-up" })).toHaveAttribute("href", "/?tab=credits#cr-auto-top-up");
   });
 
   it("calls for nothing when the balance outlasts the period", async () => {
     renderOverview(state({ usage: week(10) }));
     const forecast = card("How long the balance lasts");
     expect(await within(forecast).findByText("About 100 days")).toBeInTheDocument();
-    expect(within(forecast).queryByRole("button")).not.toBeInTheDocument();
+    expect(within(forecast).queryByRole("link")).not.toBeInTheDocument();
   });
 
   it("says so when nothing was consumed", async () => {
@@ -175,11 +180,11 @@ describe("Overview: how long the balance lasts", () => {
     expect(await within(card("How long the balance lasts")).findByText(/No credits used in the last 7 days/)).toBeInTheDocument();
   });
 
-  it("tells members who can act instead of showing buttons", async () => {
+  it("tells members whom to ask instead of showing the actions", async () => {
     renderOverview(state({ usage: week(100) }), "member");
     const forecast = card("How long the balance lasts");
-    expect(await within(forecast).findByText(/An owner or admin of this organization can buy credits/)).toBeInTheDocument();
-    expect(within(forecast).queryByRole("button")).not.toBeInTheDocument();
+    expect(await within(forecast).findByText("Ask dana@example.com (owner) to buy credits or turn on auto top-up.")).toBeInTheDocument();
+    expect(within(forecast).queryByRole("link")).not.toBeInTheDocument();
   });
 });
 
@@ -187,16 +192,17 @@ describe("Overview: what expires next", () => {
   const soon = { subscription_id: "sub-row-1", granted: 1000, remaining: 1000, expires_at: inDays(3) };
 
   it("warns when credits expire within 7 days unused because purchased credits are spent first, and leads owners to the spending order", async () => {
-    const { onOpenTab } = renderOverview(state({ lots: [soon], balance: { total: 2000, purchased: 1000, subscription: 1000 }, usage: week(100) }));
+    renderOverview(state({ lots: [soon], balance: { total: 2000, purchased: 1000, subscription: 1000 }, usage: week(100) }));
     const expiry = card("What expires next");
     expect(await within(expiry).findByText("1,000 credits")).toBeInTheDocument();
     // 100 a day: the 1,000 purchased credits outlast the 3 days before the expiry.
     expect(within(expiry).getByText(/About 1,000 credits will expire unused/)).toBeInTheDocument();
     expect(within(expiry).getByText(/purchased credits are spent first/)).toBeInTheDocument();
     const link = within(expiry).getByRole("link", { name: "Spend expiring credits first" });
-    expect(link).toHaveAttribute("href", "?tab=credits#spending-order");
+    expect(link).toHaveAttribute("href", "/?tab=credits#spending-order");
     await userEvent.click(link);
-    expect(onOpenTab).toHaveBeenCalledWith("credits", "spending-order");
+    expect(window.location.search).toBe("?tab=credits");
+    expect(window.location.hash).toBe("#spending-order");
   });
 
   it("does not warn when the expiring credits are spent first and the rate uses them up", async () => {
@@ -206,10 +212,10 @@ describe("Overview: what expires next", () => {
     expect(within(expiry).queryByRole("note")).not.toBeInTheDocument();
   });
 
-  it("tells members an owner can change the spending order", async () => {
+  it("tells members whom to ask to change the spending order", async () => {
     renderOverview(state({ lots: [soon], usage: week(10) }), "member");
     const expiry = card("What expires next");
-    expect(await within(expiry).findByText(/An owner or admin can change the spending order/)).toBeInTheDocument();
+    expect(await within(expiry).findByText("Ask dana@example.com (owner) to change the spending order so expiring credits are spent first.")).toBeInTheDocument();
     expect(within(expiry).queryByRole("link")).not.toBeInTheDocument();
   });
 

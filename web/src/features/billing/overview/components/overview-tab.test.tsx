@@ -39,7 +39,7 @@ function handler(overrides: Partial<Record<string, () => Response>> = {}): FakeH
 
 describe("Overview tab", () => {
   it("shows the plan, a past-due badge with the grace end, and empty usage", async () => {
-    renderWithBackend(<OverviewTab organizationId={ORG} role="owner" onOpenTab={() => {}} />, handler());
+    renderWithBackend(<OverviewTab organizationId={ORG} />, handler());
     expect(await screen.findByText(/past due · grace until Dec 8, 2026/)).toBeInTheDocument();
     expect(await screen.findByText("Starter (monthly)")).toBeInTheDocument();
     expect(await screen.findByText("No credits used in the last 30 days.")).toBeInTheDocument();
@@ -47,12 +47,12 @@ describe("Overview tab", () => {
   });
 
   it("says there is no subscription yet", async () => {
-    renderWithBackend(<OverviewTab organizationId={ORG} role="owner" onOpenTab={() => {}} />, handler({ "/rest/v1/organization_subscriptions": () => json([]) }));
+    renderWithBackend(<OverviewTab organizationId={ORG} />, handler({ "/rest/v1/organization_subscriptions": () => json([]) }));
     expect(await screen.findByText(/No subscription yet/)).toBeInTheDocument();
   });
 
   it("dismisses an alert and refreshes the list", async () => {
-    const view = renderWithBackend(<OverviewTab organizationId={ORG} role="owner" onOpenTab={() => {}} />, handler());
+    const view = renderWithBackend(<OverviewTab organizationId={ORG} />, handler());
     await userEvent.click(await screen.findByRole("button", { name: "Dismiss alert: Credit balance is low" }));
     expect(await screen.findByText("No active alerts.")).toBeInTheDocument();
     expect(view.calls).toContain("POST /rest/v1/rpc/dismiss_billing_alert");
@@ -61,7 +61,7 @@ describe("Overview tab", () => {
 
   it("shows the usage error with a retry", async () => {
     renderWithBackend(
-      <OverviewTab organizationId={ORG} role="owner" onOpenTab={() => {}} />,
+      <OverviewTab organizationId={ORG} />,
       handler({ "/rest/v1/credit_usage_daily": () => json({ code: "XX000", message: "view broke" }, { status: 500 }) }),
     );
     expect(await screen.findByText("Usage could not be loaded.")).toBeInTheDocument();

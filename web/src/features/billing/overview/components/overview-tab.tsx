@@ -1,8 +1,6 @@
 import { useRef } from "react";
 import { EmptyState, QueryView, Skeleton } from "@/components/status";
-import type { OrganizationRole } from "@/types/billing";
 import { BalanceCard } from "../../components/balance-card";
-import type { BillingTabId } from "../../tabs/tab-location";
 import { useUsage } from "../api/get-usage";
 import { AlertList } from "./alert-list";
 import { AllowanceCard } from "./allowance-card";
@@ -25,16 +23,7 @@ function UsageCard({ organizationId }: { organizationId: string }) {
  * ahead (this period's allowance used, how long the balance lasts, what expires next), each
  * with the action it calls for; then 30-day usage and active alerts.
  */
-export function OverviewTab({
-  organizationId,
-  role,
-  onOpenTab,
-}: {
-  organizationId: string;
-  role: OrganizationRole;
-  /** Opens another tab, optionally scrolled to an element id on it. */
-  onOpenTab: (tab: BillingTabId, anchor?: string) => void;
-}) {
+export function OverviewTab({ organizationId }: { organizationId: string }) {
   // A dismissed alert takes its button with it; focus moves to the section's heading
   // instead of falling back to the start of the page.
   const alertsHeading = useRef<HTMLHeadingElement>(null);
@@ -42,7 +31,7 @@ export function OverviewTab({
     <div className="grid">
       <section className="card" aria-labelledby="ov-plan">
         <h2 id="ov-plan">Subscription</h2>
-        <SubscriptionCard organizationId={organizationId} role={role} onOpenTab={onOpenTab} />
+        <SubscriptionCard organizationId={organizationId} />
       </section>
       <section className="card" aria-labelledby="ov-balance">
         <h2 id="ov-balance">Credit balance</h2>
@@ -50,15 +39,15 @@ export function OverviewTab({
       </section>
       <section className="card" aria-labelledby="ov-allowance">
         <h2 id="ov-allowance">Subscription credits this period</h2>
-        <AllowanceCard organizationId={organizationId} role={role} onOpenTab={onOpenTab} />
+        <AllowanceCard organizationId={organizationId} />
       </section>
       <section className="card" aria-labelledby="ov-forecast">
         <h2 id="ov-forecast">How long the balance lasts</h2>
-        <ForecastCard organizationId={organizationId} role={role} onOpenTab={onOpenTab} />
+        <ForecastCard organizationId={organizationId} />
       </section>
       <section className="card wide" aria-labelledby="ov-expiry">
         <h2 id="ov-expiry">What expires next</h2>
-        <ExpiryCard organizationId={organizationId} role={role} onOpenTab={onOpenTab} />
+        <ExpiryCard organizationId={organizationId} />
       </section>
       <section className="card wide" aria-labelledby="ov-usage">
         <h2 id="ov-usage">Usage, last 30 days</h2>

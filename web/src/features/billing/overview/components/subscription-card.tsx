@@ -10,7 +10,8 @@ import { SubscriptionStatusBadge } from "../../components/subscription-status";
 import { useCardOnFile } from "../../credits/api/auto-top-up";
 import { describeCard } from "../../credits/components/card-on-file";
 import { useOpenCustomerPortal } from "../../plans/api/open-customer-portal";
-import type { BillingTabId } from "../../tabs/tab-location";
+import { useBillingViewer } from "../../components/billing-viewer";
+import { CHOOSE_A_PLAN, NextStep } from "../../components/next-step";
 
 /** Subscriptions Stripe will charge again (a canceled or expired one has no next charge). */
 const RENEWING = new Set(["trialing", "active", "past_due", "unpaid", "incomplete", "paused"]);
@@ -22,15 +23,9 @@ const ENDED = new Set(["canceled", "expired", "incomplete_expired"]);
  * change (Stripe's invoice preview), and the card on file with "Update card" for owners and
  * admins. Without a subscription, the way to the Plans tab.
  */
-export function SubscriptionCard({
-  organizationId,
-  role,
-  onOpenTab,
-}: {
-  organizationId: string;
-  role: OrganizationRole;
-  onOpenTab: (tab: BillingTabId) => void;
-}) {
+export function SubscriptionCard({ organizationId }: { organizationId: string }) {
+  // Outside a Billing page (a card rendered on its own) nobody is known to be a manager.
+  const role: OrganizationRole = useBillingViewer()?.role ?? "member";
   const subscription = useSubscription(organizationId);
   const plans = usePlans();
   return (
@@ -40,10 +35,8 @@ export function SubscriptionCard({
           <SubscriptionFacts organizationId={organizationId} role={role} current={current} plan={plans.data?.find((p) => p.id === current.plan_id)} plansPending={plans.isPending} />
         ) : (
           <EmptyState>
-            <p>{current ? "Your subscription has ended." : "No subscription yet."} Choose a plan on the Plans tab.</p>
-            <button type="button" className="button" onClick={() => onOpenTab("plans")}>
-              Choose a plan
-            </button>
+            {current ? "Your subscription has ended" : "No subscription yet"}: a plan gives you credits every period.
+            <NextStep actions={[CHOOSE_A_PLAN]} toDo="choose a plan" />
           </EmptyState>
         )
       }

@@ -62,6 +62,8 @@ function server(start: Partial<OrganizationSubscription> = {}, options: { previe
       case "/functions/v1/billing/subscription/resume":
         state.subscription = { ...state.subscription, cancel_at_period_end: false, cancel_at: null };
         return json({ cancel_at_period_end: false });
+      case "/rest/v1/rpc/organization_managers":
+        return json([{ user_id: "u-dana", email: "dana@example.com", role: "owner" }]);
       case "/functions/v1/billing/subscription/portal":
         return json({ url: "https://billing.stripe.test/session/1" });
       default:
@@ -169,7 +171,7 @@ describe("Plans tab: members", () => {
     s.state.scheduled = { plan_code: "professional", plan_name: "Professional", interval: "year", effective_at: PERIOD_END };
     renderPlans(s, "member");
     expect(await screen.findByText("Changes to Professional (annual) on Dec 31, 2026.")).toBeInTheDocument();
-    expect(screen.getByRole("note")).toHaveTextContent(/Only owners and admins/);
+    expect(await screen.findByText("Ask dana@example.com (owner) to switch plans or resume the subscription.")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /Switch|Keep current plan|Resume/ })).not.toBeInTheDocument();
   });
 });

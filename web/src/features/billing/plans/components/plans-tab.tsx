@@ -173,7 +173,7 @@ export default function PlansTab({ organizationId, role }: { organizationId: str
           </label>
         ))}
       </fieldset>
-      <ManagerOnly role={role}>
+      <ManagerOnly role={role} organizationId={organizationId} toDo={live ? "switch plans or resume the subscription" : "choose a plan"}>
         {live ? (
           <p>
             <button type="button" className="button secondary" disabled={busy} onClick={() => portal.mutate(organizationId)}>
