@@ -34,7 +34,7 @@ export default defineConfig({
     // first screen imports ($initial): a library only a lazy chunk uses (the operator
     // console's charts and CSV) stays in that chunk, or every member would download it.
     rolldownOptions: {
-      output: { advancedChunks: { groups: [{ name: "vendor", test: /node_modules/, tags: ["$initial"] }] } },
+      output: { codeSplitting: { groups: [{ name: "vendor", test: /node_modules/, tags: ["$initial"] }] } },
     },
   },
 });

@@ -132,7 +132,7 @@ select results_eq(
             ('dismiss_billing_alert'), ('dismiss_operator_alert'), ('get_credit_balance'), ('get_spend_limit'), ('is_billing_operator'),
             ('operator_alerts'), ('operator_consumption'), ('operator_export_history'), ('operator_export_ledger'),
             ('operator_job_runs'), ('operator_mrr_trend'), ('operator_notifications'), ('operator_organization'), ('operator_organizations'),
-            ('operator_overview'), ('operator_retry_notification'), ('operator_stripe_events'), ('operator_top_consumers'),
+            ('operator_overview'), ('operator_retry_notification'), ('operator_stripe_events'), ('operator_top_consumers'), ('organization_managers'),
             ('release_reservation'), ('remove_organization_member'), ('reserve_credits'), ('set_auto_top_up'), ('set_credit_precedence'),
             ('set_low_balance_threshold'), ('set_spend_limit'), ('settle_reservation'), ('trial_eligibility'),
             ('update_organization_member_role') $$,

@@ -4,15 +4,19 @@
  * with a context fed by `supabase.auth.getSession()` + `onAuthStateChange`; nothing else
  * in the app changes.
  */
+import type { Session, User } from "@supabase/auth-js";
 import { SessionContextProvider, useSessionContext } from "@supabase/auth-helpers-react";
-import type { Session, User } from "@supabase/supabase-js";
+import type { SupabaseClient } from "@supabase/supabase-js";
 import type { ReactNode } from "react";
 import { DatabaseError } from "./errors";
 import type { BillingSupabaseClient } from "./supabase";
 
 /** Keeps the session in React state, following sign-in, sign-out and token refreshes. */
 export function AuthProvider({ supabase, children }: { supabase: BillingSupabaseClient; children: ReactNode }) {
-  return <SessionContextProvider supabaseClient={supabase}>{children}</SessionContextProvider>;
+  // The provider is typed for a whole supabase-js client but reads only its `auth` (getSession
+  // and onAuthStateChange), which ours is: the same auth-js AuthClient supabase-js wraps.
+  const client = supabase as unknown as SupabaseClient;
+  return <SessionContextProvider supabaseClient={client}>{children}</SessionContextProvider>;
 }
 
 export interface AuthState {

@@ -54,6 +54,16 @@ export function formatDateUtc(iso: string, locale?: string): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeZone: "UTC" }).format(new Date(iso));
 }
 
+/** A UTC day as the usage views bucket them ("2026-11-23"): "Nov 23", or "Nov 23, 2026" with its year. */
+export function formatDay(day: string, options: { year?: boolean; locale?: string } = {}): string {
+  return new Intl.DateTimeFormat(options.locale, {
+    month: "short",
+    day: "numeric",
+    ...(options.year ? { year: "numeric" } : {}),
+    timeZone: "UTC",
+  }).format(new Date(`${day}T00:00:00Z`));
+}
+
 /** Date and time from an ISO timestamp: "Dec 1, 2026, 3:04 PM". */
 export function formatDateTime(iso: string, locale?: string): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));

@@ -1,6 +1,6 @@
 /**
- * A real supabase-js client whose `fetch` is answered in memory, so fetchers, hooks and
- * components run exactly as in the browser (query strings, count headers, RPC bodies),
+ * The dashboard's real client (postgrest-js + auth-js, see lib/supabase.ts) whose `fetch` is
+ * answered in memory, so fetchers, hooks and components run exactly as in the browser (query strings, count headers, RPC bodies),
  * without a server. Handlers see the REST path (`/rest/v1/billing_history`) and the URL.
  */
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";

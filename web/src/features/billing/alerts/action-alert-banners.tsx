@@ -1,21 +1,41 @@
+import { useState } from "react";
 import { errorMessage } from "@/lib/errors";
+import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole } from "@/types/billing";
 import { useCreditBalance } from "../api/get-credit-balance";
 import { useSubscription } from "../api/get-subscription";
+import { useAutoTopUp, useCardOnFile } from "../credits/api/auto-top-up";
 import { useThreshold } from "../credits/api/low-balance-threshold";
+import { useSpendLimit } from "../credits/api/spend-limit";
+import { useAlerts } from "../overview/api/get-alerts";
 import { useOpenCustomerPortal } from "../plans/api/open-customer-portal";
-import { actionAlerts, type ActionAlertAction } from "./action-alerts";
+import { actionAlerts, type ActionAlert, type ActionAlertAction } from "./action-alerts";
+import { revealSection } from "../tabs/tab-link";
+import { AskManagers } from "../components/ask-managers";
 
 const ACTION_LABELS: Record<ActionAlertAction, string> = {
   "update-payment-method": "Update payment method",
+  "update-card": "Update card",
   "buy-credits": "Buy credits",
   "auto-top-up": "Turn on auto top-up",
+  "raise-spend-limit": "Raise the limit",
 };
 
 /**
- * Banners at the top of every tab for what needs doing now (a failed payment, a low balance),
- * each with its action: owners and admins get the button, members are told who can act.
+ * The Credits tab heading each in-app action lands on (credits/components/credits-tab.tsx;
+ * the Billing page test follows each action to its heading); the others open Stripe's portal.
+ */
+const ACTION_SECTIONS: Partial<Record<ActionAlertAction, string>> = {
+  "buy-credits": "cr-packs",
+  "auto-top-up": "cr-auto-top-up",
+  "raise-spend-limit": "cr-spend-limit",
+};
+
+/**
+ * Banners at the top of every tab for what needs doing now (a failed payment, a failed auto
+ * top-up, the spend limit reached, a low balance), each with its action: owners and admins get
+ * the button, members are told whom to ask, by name.
  */
 export function ActionAlertBanners({
   organizationId,
@@ -24,20 +44,44 @@ export function ActionAlertBanners({
 }: {
   organizationId: string;
   role: OrganizationRole;
+  /** Shows the Credits tab; the banner then brings the action's section into view. */
   onOpenCredits: () => void;
 }) {
-  const subscription = useSubscription(organizationId);
+  // Re-read like the balance: a renewal can fail while the page is open, and the banner should say so.
+  const subscription = useSubscription(organizationId, LIVE_REFRESH_MS);
   const balance = useCreditBalance(organizationId);
   const threshold = useThreshold(organizationId);
+  const openAlerts = useAlerts(organizationId);
+  const spendLimit = useSpendLimit(organizationId);
+  const autoTopUp = useAutoTopUp(organizationId);
+  const card = useCardOnFile(organizationId);
   const portal = useOpenCustomerPortal();
-  const alerts = actionAlerts({ subscription: subscription.data, balance: balance.data, threshold: threshold.data });
+  // Which banner asked for the portal, so its progress and any error show on that banner only.
+  const [portalFor, setPortalFor] = useState<ActionAlert["id"] | null>(null);
+  const alerts = actionAlerts({
+    subscription: subscription.data,
+    balance: balance.data,
+    threshold: threshold.data,
+    alerts: openAlerts.data,
+    spendLimit: spendLimit.data,
+    autoTopUpEnabled: autoTopUp.isSuccess ? (autoTopUp.data?.enabled ?? null) : undefined,
+    hasCardOnFile: card.isSuccess ? card.data !== null : undefined,
+  });
   if (alerts.length === 0) return null;
   const manager = canManageBilling(role);
 
-  function act(action: ActionAlertAction) {
-    if (action === "update-payment-method") portal.mutate(organizationId);
-    else onOpenCredits();
+  function act(alert: ActionAlert, action: ActionAlertAction) {
+    const section = ACTION_SECTIONS[action];
+    if (section === undefined) {
+      setPortalFor(alert.id);
+      portal.mutate(organizationId);
+      return;
+    }
+    onOpenCredits();
+    revealSection(section);
   }
+
+  const opensPortal = (action: ActionAlertAction) => ACTION_SECTIONS[action] === undefined;
 
   return (
     <ul className="alert-banners" aria-label="Needs action">
@@ -45,7 +89,12 @@ export function ActionAlertBanners({
         <li key={alert.id} className={`banner banner-${alert.tone}`}>
           <p>
             <strong>{alert.title}</strong> {alert.text}
-            {manager ? null : " An owner or admin of this organization can act on it."}
+            {manager ? null : (
+              <>
+                {" "}
+                <AskManagers organizationId={organizationId} toDo={alert.ask} />
+              </>
+            )}
           </p>
           {manager ? (
             <span className="banner-actions">
@@ -54,15 +103,15 @@ export function ActionAlertBanners({
                   key={action}
                   type="button"
                   className={`button${index === 0 ? "" : " secondary"}`}
-                  disabled={action === "update-payment-method" && portal.isPending}
-                  onClick={() => act(action)}
+                  disabled={opensPortal(action) && portal.isPending}
+                  onClick={() => act(alert, action)}
                 >
-                  {action === "update-payment-method" && portal.isPending ? "Opening the portal…" : ACTION_LABELS[action]}
+                  {opensPortal(action) && portal.isPending && portalFor === alert.id ? "Opening the portal…" : ACTION_LABELS[action]}
                 </button>
               ))}
             </span>
           ) : null}
-          {alert.id === "past-due" && portal.isError ? <p role="alert" className="field-error">{errorMessage(portal.error)}</p> : null}
+          {portalFor === alert.id && portal.isError ? <p role="alert" className="field-error">{errorMessage(portal.error)}</p> : null}
         </li>
       ))}
     </ul>

@@ -57,7 +57,7 @@ export function BillingPage({ organizationId, role }: BillingPageProps) {
         Organization ID <code>{organizationId}</code> (the <code>organization_id</code> your services send to the billing API)
       </p>
       {returned ? <ReturnFromStripeBanner organizationId={organizationId} returned={returned} onDismiss={() => setReturned(null)} /> : null}
-      <ActionAlertBanners organizationId={organizationId} role={role} onOpenCredits={() => select("credits", true)} />
+      <ActionAlertBanners organizationId={organizationId} role={role} onOpenCredits={() => select("credits")} />
       <div role="tablist" aria-label="Billing sections" className="tabs" onKeyDown={onKeyDown}>
         {TABS.map((t) => (
           <button

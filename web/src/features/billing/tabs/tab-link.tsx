@@ -14,9 +14,30 @@ export function revealSection(id: string, attempts = 20): void {
     element.scrollIntoView?.({ block: "start" });
     if (!element.hasAttribute("tabindex")) element.setAttribute("tabindex", "-1");
     element.focus({ preventScroll: true });
+    keepInView(element);
     return;
   }
   if (attempts > 0) window.setTimeout(() => revealSection(id, attempts - 1), 100);
+}
+
+/**
+ * The sections above the element are still loading when it appears (skeletons, then figures),
+ * and a page too short to scroll that far leaves the browser no scroll anchor: the element
+ * would end up below the fold (seen at 390 px). So it is scrolled back to while the page
+ * settles, for `settleMs` or until the person scrolls, taps or types, whichever comes first.
+ */
+function keepInView(element: HTMLElement, settleMs = 3_000): void {
+  if (typeof ResizeObserver === "undefined") return;
+  const observer = new ResizeObserver(() => element.scrollIntoView({ block: "start" }));
+  const personActs = ["wheel", "touchstart", "keydown", "pointerdown"] as const;
+  const stop = () => {
+    observer.disconnect();
+    window.clearTimeout(timer);
+    for (const event of personActs) window.removeEventListener(event, stop);
+  };
+  const timer = window.setTimeout(stop, settleMs);
+  for (const event of personActs) window.addEventListener(event, stop, { passive: true });
+  observer.observe(document.body);
 }
 
 export function TabLink({ tab, section, className = "button", children }: { tab: BillingTabId; section?: string; className?: string; children: ReactNode }) {
