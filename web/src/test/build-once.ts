@@ -19,5 +19,14 @@ export default async function buildOnce(): Promise<void> {
     STRIPE_SECRET_KEY: process.env.STRIPE_SECRET_KEY ?? "sk_test_local_emulator",
     STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET ?? "whsec_local_emulator",
   });
-  await build({ root: webRoot, configFile: path.join(webRoot, "vite.config.ts"), logLevel: "warn" });
+  // vitest sets NODE_ENV=test, and Vite keeps a NODE_ENV it finds: React would be built in
+  // development mode (a third larger), and the bundle-size test would measure that, not production.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = "production";
+  try {
+    await build({ root: webRoot, configFile: path.join(webRoot, "vite.config.ts"), logLevel: "warn", mode: "production" });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
 }
