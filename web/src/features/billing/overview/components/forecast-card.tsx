@@ -54,8 +54,11 @@ export function ForecastCard({ organizationId }: { organizationId: string }) {
             {short ? (
               <div className="notice">
                 <p>
-                  {balance.total <= 0 ? "Usage is being refused." : "The balance runs out"}{" "}
-                  {renewsAt ? `before your plan renews on ${formatDate(renewsAt)}.` : balance.total <= 0 ? "" : "and no plan renews it."}
+                  {balance.total <= 0
+                    ? `Usage is refused until credits arrive${renewsAt ? `; the plan renews on ${formatDate(renewsAt)}` : ""}.`
+                    : renewsAt
+                      ? `The balance runs out before your plan renews on ${formatDate(renewsAt)}.`
+                      : "The balance runs out, and no plan renews it."}
                 </p>
                 <NextStep actions={[BUY_CREDITS, AUTO_TOP_UP]} toDo="buy credits or turn on auto top-up" />
               </div>

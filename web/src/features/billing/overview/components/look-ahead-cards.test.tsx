@@ -175,6 +175,14 @@ describe("Overview: how long the balance lasts", () => {
     expect(within(forecast).queryByRole("link")).not.toBeInTheDocument();
   });
 
+  it("with nothing left, says usage is refused until credits arrive and leads to buying", async () => {
+    renderOverview(state({ usage: week(100), lots: [], balance: { total: 0, purchased: 0, subscription: 0 } }));
+    const forecast = card("How long the balance lasts");
+    expect(await within(forecast).findByText("No credits left")).toBeInTheDocument();
+    expect(within(forecast).getByText("Usage is refused until credits arrive; the plan renews on Dec 31, 2026.")).toBeInTheDocument();
+    expect(within(forecast).getByRole("link", { name: "Buy credits" })).toBeInTheDocument();
+  });
+
   it("says so when nothing was consumed", async () => {
     renderOverview(state());
     expect(await within(card("How long the balance lasts")).findByText(/No credits used in the last 7 days/)).toBeInTheDocument();
