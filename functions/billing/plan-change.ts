@@ -18,7 +18,7 @@
 import type Stripe from "stripe";
 import { fromUnix, idOf } from "../_shared/stripe-mapping.ts";
 import { type DatabaseClient, dataOf } from "../_shared/supabase.ts";
-import { ApiError, isStripeMissing } from "./api-error.ts";
+import { ApiError, isStripeMissing, stripeErrorType } from "./api-error.ts";
 import type { PlanRow } from "./stripe-catalog.ts";
 import { LIVE_STATUSES } from "./stripe-customer.ts";
 
@@ -214,12 +214,7 @@ export async function scheduledChangeOf(
  * carries on at the new price as any other.
  */
 export async function scheduleChange(stripe: Stripe, live: LiveSubscription, newPrice: string): Promise<Stripe.SubscriptionSchedule> {
-  const existing = await scheduleOf(stripe, live.subscription);
-  const schedule = existing ?? await stripe.subscriptionSchedules.create(
-    { from_subscription: live.subscription.id },
-    // One schedule per subscription, whoever asks first.
-    { idempotencyKey: `schedule:${live.subscription.id}:${live.item.current_period_end}` },
-  );
+  const schedule = (await scheduleOf(stripe, live.subscription)) ?? await createSchedule(stripe, live.subscription.id);
   const currentPhase = schedule.phases[0];
   return await stripe.subscriptionSchedules.update(schedule.id, {
     end_behavior: "release",
@@ -237,6 +232,29 @@ export async function scheduleChange(stripe: Stripe, live: LiveSubscription, new
       },
     ],
   });
+}
+
+/**
+ * A schedule for the subscription. No idempotency key: a released schedule must not be
+ * replayed for the next change. Two requests at once both try, Stripe lets one attach, and the
+ * other uses that one.
+ */
+async function createSchedule(stripe: Stripe, subscriptionId: string): Promise<Stripe.SubscriptionSchedule> {
+  try {
+    return await stripe.subscriptionSchedules.create({ from_subscription: subscriptionId });
+  } catch (error) {
+    if (stripeErrorType(error) !== "StripeInvalidRequestError") throw error;
+    const attached = await scheduleOf(stripe, await stripe.subscriptions.retrieve(subscriptionId));
+    if (!attached) throw error;
+    return attached;
+  }
+}
+
+/** The price a schedule's next phase moves to, if it holds one. */
+export function heldPrice(schedule: Stripe.SubscriptionSchedule | null, item: Stripe.SubscriptionItem): string | null {
+  const next = schedule?.phases.find((phase) => phase.start_date >= item.current_period_end);
+  const price = next?.items[0]?.price;
+  return price ? idOf(price as string | { id: string }) : null;
 }
 
 /** Drops a scheduled change: the schedule is released and the subscription carries on as it is. */

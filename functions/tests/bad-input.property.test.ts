@@ -215,6 +215,11 @@ const ROUTES = [
   "POST /credits/reserve",
   "POST /credits/reservations/{id}/settle",
   "POST /credits/reservations/{id}/release",
+  "GET /subscription/{org_id}/upcoming",
+  "POST /subscription/change/preview",
+  "POST /subscription/change",
+  "POST /subscription/change/cancel",
+  "POST /subscription/resume",
 ] as const;
 
 /** A valid batch event has a key in the event key format; anything else the generator makes is wrong. */
@@ -231,6 +236,11 @@ function routes(f: Fixture): Record<(typeof ROUTES)[number], fc.Arbitrary<Omit<C
   const unknownReservation = "7d0c3a52-5b1e-4f4a-9c36-2f1e0b8d6a91";
   const json = "application/json";
   const organizationField: Field = { name: "organization_id", valid: org, accepts: exactly(org) };
+  // Whatever plan and interval pass, the fixture has no subscription to change (409).
+  const planChangeFields: Field[] = [
+    { name: "plan_code", valid: "professional", accepts: () => false },
+    { name: "interval", valid: "month", accepts: () => false },
+  ];
   const post = (path: string, fields: Field[], extra?: Record<string, unknown>) =>
     fc.oneof(
       { arbitrary: badBodies(fields, extra).map(({ body, fault }) => ({ method: "POST", path, contentType: json, body, fault })), weight: 6 },
@@ -323,6 +333,20 @@ function routes(f: Fixture): Record<(typeof ROUTES)[number], fc.Arbitrary<Omit<C
       ]),
       badSegment.map((segment) => ({ method: "POST", path: `/credits/reservations/${segment}/release`, fault: "a reservation id that is not a UUID" })),
     ),
+    // The fixture has no subscription: even a request that passes every check is a 409.
+    "GET /subscription/{org_id}/upcoming": fc.oneof(
+      badSegment.map((segment) => ({ method: "GET", path: `/subscription/${segment}/upcoming`, fault: "an organization id that is not a UUID" })),
+      fc.uuid().filter((id) => id !== org).map((id) => ({ method: "GET", path: `/subscription/${id}/upcoming`, fault: "someone else's organization" })),
+      otherMethod.map((method) => ({ method, path: `/subscription/${org}/upcoming`, fault: `${method} on a GET route` })),
+    ),
+    "POST /subscription/change/preview": post("/subscription/change/preview", [organizationField, ...planChangeFields]),
+    "POST /subscription/change": post("/subscription/change", [
+      organizationField,
+      ...planChangeFields,
+      { name: "proration_date", valid: 1_800_000_000, accepts: () => false },
+    ]),
+    "POST /subscription/change/cancel": post("/subscription/change/cancel", [organizationField]),
+    "POST /subscription/resume": post("/subscription/resume", [organizationField]),
   };
 }
 

@@ -71,6 +71,11 @@ test("the database down: every billing route answers 503 with Retry-After and th
         ["POST", "/billing/credits/reserve", { organization_id: org, event_key: "ai_inference" }],
         ["POST", `/billing/credits/reservations/${org}/settle`, { quantity: 1 }],
         ["POST", `/billing/credits/reservations/${org}/release`, {}],
+        ["GET", `/billing/subscription/${org}/upcoming`],
+        ["POST", "/billing/subscription/change/preview", { organization_id: org, plan_code: "professional", interval: "month" }],
+        ["POST", "/billing/subscription/change", { organization_id: org, plan_code: "professional", interval: "month" }],
+        ["POST", "/billing/subscription/change/cancel", { organization_id: org }],
+        ["POST", "/billing/subscription/resume", { organization_id: org }],
       ];
       for (const [method, path, body] of requests) {
         const response = await app.fetch(new Request(`http://functions${path}`, {

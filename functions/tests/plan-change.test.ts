@@ -175,6 +175,8 @@ Deno.test({
     await portalAction(portal.body.url, { action: "card", card_number: "4000000000000341" });
     const invoicesBefore = (await stripe.invoices.list({ subscription: subscriptionId })).data.length;
     const lotsBefore = await subscriptionLots(organizationId);
+    // A change held for the renewal stays held when the upgrade is refused.
+    assert.equal((await change(owner, organizationId, "starter", "year")).status, 200);
 
     const refused = await change(owner, organizationId, "professional", "month");
     assert.equal(refused.status, 402, JSON.stringify(refused.body));
@@ -188,6 +190,8 @@ Deno.test({
     const row = await latestSubscription(owner, organizationId);
     assert.equal(row?.status, "active");
     assert.equal(row?.grace_period_end, null, "no grace period started");
+    const upcoming = await api(owner, "GET", `/subscription/${organizationId}/upcoming`);
+    assert.equal(upcoming.body.upcoming.scheduled_change?.interval, "year", "the scheduled change is still there");
   },
 });
 
@@ -283,6 +287,15 @@ Deno.test({
     assert.equal(twice.status, 409);
     assert.equal(twice.body.error.code, "no_scheduled_change");
     assert.equal((await stripe.subscriptions.retrieve(subscriptionId)).schedule, null);
+
+    // Changing again after dropping a change schedules anew.
+    const rescheduled = await change(owner, organizationId, "starter", "year");
+    assert.equal(rescheduled.status, 200, JSON.stringify(rescheduled.body));
+    const later = await api(owner, "GET", `/subscription/${organizationId}/upcoming`);
+    assert.deepEqual(
+      { plan: later.body.upcoming.scheduled_change.plan_code, interval: later.body.upcoming.scheduled_change.interval, amount: later.body.upcoming.amount_due },
+      { plan: "starter", interval: "year", amount: 19000 },
+    );
   },
 });
 

@@ -16,6 +16,7 @@ import {
   catalogPlans,
   changeKind,
   type ChangeKind,
+  heldPrice,
   type LiveSubscription,
   linesOf,
   liveSubscription,
@@ -168,10 +169,15 @@ planChange.post("/change", async (c) => {
 /**
  * The upgrade now: the prorated difference invoiced and charged at once, at the previewed
  * proration date; a declined card refuses the change (Stripe leaves the subscription as it
- * was). A change waiting for the period's end is dropped: the upgrade replaces it.
+ * was). A change waiting for the period's end is dropped first (the upgrade replaces it; a
+ * subscription a schedule manages is the schedule's to change), and held again if the card is
+ * declined, so a refused upgrade changes nothing.
  */
 async function upgrade(c: BillingContext, organization: string, live: LiveSubscription, price: string, prorationDate: number): Promise<string> {
   const { stripe } = c.var.deps;
+  const schedule = await scheduleOf(stripe, live.subscription);
+  const held = heldPrice(schedule, live.item);
+  if (schedule) await releaseSchedule(stripe, schedule);
   try {
     await stripe.subscriptions.update(live.subscription.id, {
       items: [{ id: live.item.id, price }],
@@ -183,13 +189,12 @@ async function upgrade(c: BillingContext, organization: string, live: LiveSubscr
       idempotencyKey: `plan-upgrade:${organization}:${live.subscription.id}:${live.item.price.id}:${price}:${prorationDate}`,
     });
   } catch (error) {
+    if (held) await scheduleChange(stripe, { ...live, subscription: await stripe.subscriptions.retrieve(live.subscription.id) }, held);
     if (isCardDeclined(error)) {
       throw new ApiError(402, "card_declined", "The card on file was declined; the plan was not changed. Update the card in the portal and try again.");
     }
     throw error;
   }
-  const schedule = await scheduleOf(stripe, live.subscription);
-  if (schedule) await releaseSchedule(stripe, schedule);
   return fromUnix(prorationDate)!;
 }
 
