@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Locator, Page } from "playwright-core";
-import { accessToken, DESKTOP, launchChromium, PHONE, screenshotsDir, shows, stackUnderTest, type StackUrls } from "./support";
+import { accessToken, billingApi, DESKTOP, launchChromium, PHONE, screenshotsDir, shows, stackUnderTest, type StackUrls } from "./support";
 
 /** Webhooks are applied in the background after Stripe answers; give them room. */
 const WEBHOOK_TIMEOUT_MS = 30_000;
@@ -222,6 +222,30 @@ describe("plan changes in the browser", () => {
     await shows(nextCharge.filter({ hasText: /^\$49\.00 on / }));
     await shows(subscription.getByText(/^Visa ending in 4242, expires \d{2}\/\d{4}$/));
     await shows(subscription.getByRole("button", { name: "Update card" }));
+
+    // Credits used through the API, as a service would: the forecast reads the new rate.
+    const consumed = await billingApi(stack, await accessToken(page), "POST", "/credits/consume", {
+      organization_id: organizationId,
+      event_key: "ai_inference",
+      quantity: 40,
+      idempotency_key: `e2e-${randomUUID()}`,
+    });
+    assert.equal(consumed.status, 200, JSON.stringify(consumed.body));
+    const forecast = page.getByRole("region", { name: "How long the balance lasts" });
+    await shows(forecast.getByText(/^About \d+ days, until /), LIVE_REFRESH_TIMEOUT_MS);
+    await shows(forecast.getByText("At the last 7 days' average of 143 credits a day."));
+    // The 1,000 took the trial's 500 (soonest expiry) and 500 of this period's credits; the
+    // look-ahead cards follow the consumption as the balance does, and agree with it.
+    const allowance = page.getByRole("region", { name: "Subscription credits this period" });
+    await shows(allowance.locator(".big-number").filter({ hasText: /^500 of / }), LIVE_REFRESH_TIMEOUT_MS);
+    const balanceExpiry = await page
+      .getByRole("region", { name: "Credit balance" })
+      .locator("dt", { hasText: /^Expires next$/ })
+      .locator("xpath=following-sibling::dd[1]")
+      .textContent();
+    const [, amount, date] = /^([\d,]+ credits) on (.+)$/.exec(balanceExpiry ?? "") ?? [];
+    assert.ok(amount && date, `the balance names what expires next (${balanceExpiry})`);
+    await shows(page.getByRole("region", { name: "What expires next" }).getByText(`${amount} expire on ${date}, at the end of their billing period.`));
     await screenshot("overview-look-ahead");
   });
 });

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
-import type { RefetchInterval } from "@/lib/query-client";
+import { LIVE_REFRESH_MS, type RefetchInterval } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { SubscriptionLot } from "../look-ahead";
 import { billingKey } from "../../api/billing-keys";
@@ -23,8 +23,8 @@ export async function fetchSubscriptionLots(supabase: BillingSupabaseClient, org
   return data ?? [];
 }
 
-/** Subscription-lots hook, kept current like the balance it explains. */
-export function useSubscriptionLots(organizationId: string, refetchInterval: RefetchInterval = false) {
+/** Subscription-lots hook, kept current like the balance it explains (consumption empties lots). */
+export function useSubscriptionLots(organizationId: string, refetchInterval: RefetchInterval = LIVE_REFRESH_MS) {
   const { supabase } = useBackend();
   return useQuery({
     queryKey: subscriptionLotsQueryKey(organizationId),
