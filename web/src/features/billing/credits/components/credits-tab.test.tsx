@@ -179,18 +179,23 @@ describe("Credits tab", () => {
 
   it("lets an owner change the spending order, saying what it means", async () => {
     let saved: unknown = null;
+    let stored = "purchased_first";
     renderTab("owner", handler(() => json([], { total: 0 }), (request) => {
+      if (request.path === "/rest/v1/organizations") return json({ low_balance_threshold: 100, credit_precedence: stored });
       if (request.path !== "/rest/v1/rpc/set_credit_precedence") return undefined;
       saved = request.body;
+      stored = (request.body as { p_policy: string }).p_policy;
       return new Response(null, { status: 204 });
     }));
     const purchasedFirst = await screen.findByRole("radio", { name: /Purchased credits first \(they never expire\)/ });
     expect(purchasedFirst).toBeChecked();
     const section = document.getElementById("spending-order")!;
-    expect(section).toHaveTextContent(/Usage is paid from purchased credits until they run out.*975 credits of subscription credits expire on Dec 1, 2026/);
+    expect(section).toHaveTextContent(/Usage is paid from purchased credits until they run out.*975 subscription credits expire on Dec 1, 2026/);
     await userEvent.click(screen.getByRole("radio", { name: /Expiring credits first \(use subscription credits before they expire\)/ }));
     expect(saved).toEqual({ p_organization_id: ORG, p_policy: "expiring_first" });
     expect(await within(section).findByText("Saved.")).toBeInTheDocument();
+    expect(screen.getByRole("radio", { name: /Expiring credits first/ })).toBeChecked();
+    expect(section).toHaveTextContent(/Usage is paid from subscription credits first, the soonest to expire first, and purchased credits are kept for later\. 975 subscription credits expire on Dec 1, 2026\./);
   });
 
   it("lets owners change the threshold and buy packs", async () => {

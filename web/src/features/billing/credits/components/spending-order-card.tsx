@@ -1,7 +1,7 @@
 import { useId, useState } from "react";
 import { QueryView, Skeleton } from "@/components/status";
 import { errorMessage } from "@/lib/errors";
-import { formatCredits, formatDate } from "@/lib/format";
+import { formatCreditNumber, formatDate } from "@/lib/format";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole } from "@/types/billing";
 import { useCreditBalance } from "../../api/get-credit-balance";
@@ -19,7 +19,7 @@ export function spendingOrderConsequence(
   balance: { purchased: number; subscription: number; next_expiry_at: string | null; expiring_amount: number } | undefined,
 ): string {
   const expiring = balance && balance.next_expiry_at && balance.expiring_amount > 0
-    ? `${formatCredits(balance.expiring_amount)} of subscription credits expire on ${formatDate(balance.next_expiry_at)}`
+    ? `${formatCreditNumber(balance.expiring_amount)} subscription ${balance.expiring_amount === 1 ? "credit expires" : "credits expire"} on ${formatDate(balance.next_expiry_at)}`
     : null;
   if (order === "purchased_first") {
     return `Usage is paid from purchased credits until they run out, then from subscription credits.${
