@@ -6,6 +6,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { render, type RenderResult } from "@testing-library/react";
 import type { ReactElement } from "react";
+import { onTestFinished, vi } from "vitest";
 import type { AppConfig } from "@/lib/config";
 import { BackendProvider, createSupabaseClient, type Backend } from "@/lib/supabase";
 
@@ -32,7 +33,7 @@ export function postgrestError(status: number, code: string, message: string): R
   return json({ code, message, details: null, hint: null }, { status });
 }
 
-export function createFakeBackend(handler: FakeHandler): { backend: Backend; calls: string[] } {
+export function createFakeBackend(handler: FakeHandler): { backend: Backend; calls: string[]; fetch: typeof fetch } {
   const calls: string[] = [];
   const fakeFetch: typeof fetch = async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
@@ -43,12 +44,20 @@ export function createFakeBackend(handler: FakeHandler): { backend: Backend; cal
     if (!response) throw new Error(`fake backend: unexpected ${method} ${url.pathname}${url.search}`);
     return response;
   };
-  return { backend: { config: testConfig, supabase: createSupabaseClient(testConfig, fakeFetch) }, calls };
+  return { backend: { config: testConfig, supabase: createSupabaseClient(testConfig, fakeFetch) }, calls, fetch: fakeFetch };
 }
 
-/** Renders with the fake backend and a fresh query cache that does not retry. */
+/**
+ * Renders with the fake backend and a fresh query cache that does not retry. The billing
+ * function is called with the browser's own fetch (lib/billing-function.ts), so for the
+ * test's duration that fetch is answered by the same handler (`/functions/v1/billing/...`).
+ */
 export function renderWithBackend(ui: ReactElement, handler: FakeHandler): RenderResult & { calls: string[] } {
-  const { backend, calls } = createFakeBackend(handler);
+  const { backend, calls, fetch: fakeFetch } = createFakeBackend(handler);
+  vi.stubGlobal("fetch", fakeFetch);
+  onTestFinished(() => {
+    vi.unstubAllGlobals();
+  });
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
   const result = render(
     <BackendProvider value={backend}>
@@ -56,4 +65,22 @@ export function renderWithBackend(ui: ReactElement, handler: FakeHandler): Rende
     </BackendProvider>,
   );
   return Object.assign(result, { calls });
+}
+
+/**
+ * Stores a signed-in session where supabase-js keeps it (its storage key comes from the test
+ * URL's host), valid for an hour, so calls to the billing function carry a bearer token.
+ */
+export function storeSignedInSession(userId = "44444444-4444-4444-8444-444444444444"): void {
+  window.localStorage.setItem(
+    "sb-supabase-auth-token",
+    JSON.stringify({
+      access_token: "header.payload.signature",
+      refresh_token: "refresh-token",
+      token_type: "bearer",
+      expires_in: 3600,
+      expires_at: Math.floor(Date.now() / 1000) + 3600,
+      user: { id: userId, email: "someone@example.test", aud: "authenticated", role: "authenticated", app_metadata: {}, user_metadata: {}, created_at: "2026-11-01T00:00:00Z" },
+    }),
+  );
 }
