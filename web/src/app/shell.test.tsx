@@ -52,6 +52,7 @@ const twoOrganizations: FakeHandler = ({ path }) => {
     case "/rest/v1/organization_subscriptions":
     case "/rest/v1/subscription_plans":
     case "/rest/v1/credit_usage_daily":
+    case "/rest/v1/credit_events":
     case "/rest/v1/billing_alerts":
       return json([]);
     default:

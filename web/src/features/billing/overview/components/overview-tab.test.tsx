@@ -26,6 +26,8 @@ function handler(overrides: Partial<Record<string, () => Response>> = {}): FakeH
         return json({ total: 0, purchased: 0, subscription: 0, next_expiry_at: null, expiring_amount: 0 });
       case "/rest/v1/credit_usage_daily":
         return json([]);
+      case "/rest/v1/credit_events":
+        return json([{ event_key: "ai_inference", name: "AI inference" }]);
       case "/rest/v1/billing_alerts":
         return json(alertsOpen ? [alert] : []);
       case "/rest/v1/rpc/dismiss_billing_alert":
@@ -57,6 +59,18 @@ describe("Overview tab", () => {
     expect(await screen.findByText("No active alerts.")).toBeInTheDocument();
     expect(view.calls).toContain("POST /rest/v1/rpc/dismiss_billing_alert");
     expect(screen.getByRole("heading", { name: "Alerts" })).toHaveFocus();
+  });
+
+  it("names the usage chart's events as the catalog does", async () => {
+    renderWithBackend(
+      <OverviewTab organizationId={ORG} />,
+      handler({
+        "/rest/v1/credit_usage_daily": () =>
+          json([{ organization_id: ORG, day: new Date().toISOString().slice(0, 10), event_key: "ai_inference", events: 4, quantity: 4, credits: 100 }]),
+      }),
+    );
+    const legend = await screen.findByRole("list", { name: "Credits by event, last 30 days" });
+    expect(legend).toHaveTextContent(/^AI inference 100$/);
   });
 
   it("shows the usage error with a retry", async () => {
