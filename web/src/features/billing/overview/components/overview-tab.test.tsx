@@ -73,6 +73,38 @@ describe("Overview tab", () => {
     expect(legend).toHaveTextContent(/^AI inference 100$/);
   });
 
+  describe("each alert said once", () => {
+    const stored = (id: string, kind: string, title: string) => ({ ...alert, id, kind, title, message: `${title}.` });
+    const rows = [
+      stored("a-paid", "payment_failed", "Payment failed"),
+      stored("a-low", "low_balance", "Credit balance is low"),
+      stored("a-trial", "trial_ending", "Trial ending soon"),
+    ];
+    const withThreshold = (balance: number) =>
+      handler({
+        "/rest/v1/billing_alerts": () => json(rows),
+        "/rest/v1/organizations": () => json({ low_balance_threshold: 500, credit_precedence: "subscription_first" }),
+        "/rest/v1/rpc/get_credit_balance": () =>
+          json({ total: balance, purchased: balance, subscription: 0, next_expiry_at: null, expiring_amount: 0 }),
+      });
+
+    it("leaves the alerts a banner at the top shows (past due, low balance) to the banner and lists the rest", async () => {
+      renderWithBackend(<OverviewTab organizationId={ORG} />, withThreshold(100));
+      expect(await screen.findByText("2 alerts that need action are shown at the top of the page, with what to do.")).toBeInTheDocument();
+      expect(screen.getByRole("button", { name: "Dismiss alert: Trial ending soon" })).toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Payment failed" })).not.toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Credit balance is low" })).not.toBeInTheDocument();
+    });
+
+    it("keeps a low-balance alert no banner holds any more (the balance is back up), saying it is resolved", async () => {
+      renderWithBackend(<OverviewTab organizationId={ORG} />, withThreshold(900));
+      expect(await screen.findByText("1 alert that needs action is shown at the top of the page, with what to do.")).toBeInTheDocument();
+      expect(screen.getByRole("button", { name: "Dismiss alert: Credit balance is low" })).toBeInTheDocument();
+      expect(screen.getByText(/^Resolved: the balance is back to 900 credits/)).toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Payment failed" })).not.toBeInTheDocument();
+    });
+  });
+
   it("shows the usage error with a retry", async () => {
     renderWithBackend(
       <OverviewTab organizationId={ORG} />,
