@@ -176,34 +176,24 @@ async function applyInvoice(deps: ApplyDeps, event: Stripe.Event, snapshot: Stri
   }
   const period = invoiceServicePeriod(invoice);
   const paymentIntentId = invoicePaymentIntent(invoice);
-  if (!period) {
-    // Prorations only: a plan change charged at once (an upgrade). It pays for no new period,
-    // so it must not allocate a fresh allowance; it adds the prorated difference instead.
-    await deps.rpc("apply_proration_invoice_paid_with_subscription", {
-      p_event_id: event.id,
-      p_organization_id: organizationId,
-      p_invoice_id: invoice.id,
-      p_lines: invoiceProrationLines(invoice),
-      p_amount_paid: invoice.amount_paid,
-      p_currency: invoice.currency,
-      p_paid_at: fromUnix(invoice.status_transitions?.paid_at ?? event.created),
-      p_details: { ...details, stripe_payment_intent_id: paymentIntentId, receipt_url: await receiptOf(deps, paymentIntentId) },
-      ...state,
-    });
-    return processed;
-  }
-  await deps.rpc("apply_invoice_paid_with_subscription", {
+  // What every paid invoice records, whether it opens a period or only prorates a change.
+  const paid = {
     p_event_id: event.id,
     p_organization_id: organizationId,
     p_invoice_id: invoice.id,
-    p_period_start: period.start,
-    p_period_end: period.end,
     p_amount_paid: invoice.amount_paid,
     p_currency: invoice.currency,
     p_paid_at: fromUnix(invoice.status_transitions?.paid_at ?? event.created),
     p_details: { ...details, stripe_payment_intent_id: paymentIntentId, receipt_url: await receiptOf(deps, paymentIntentId) },
     ...state,
-  });
+  };
+  if (!period) {
+    // Prorations only: a plan change charged at once (an upgrade). It pays for no new period,
+    // so it must not allocate a fresh allowance; it adds the prorated difference instead.
+    await deps.rpc("apply_proration_invoice_paid_with_subscription", { ...paid, p_lines: invoiceProrationLines(invoice) });
+    return processed;
+  }
+  await deps.rpc("apply_invoice_paid_with_subscription", { ...paid, p_period_start: period.start, p_period_end: period.end });
   return processed;
 }
 

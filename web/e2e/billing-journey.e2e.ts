@@ -152,7 +152,7 @@ describe("a member's billing journey in the browser", () => {
 
     await shows(page.getByText("Balance: 400 credits"), LIVE_REFRESH_TIMEOUT_MS);
     await shows(page.getByRole("img", { name: "Credits used per day, 100 in total" }), LIVE_REFRESH_TIMEOUT_MS);
-    await shows(page.getByRole("list", { name: "Credits by event, last 30 days" }).getByRole("listitem").filter({ hasText: /^ai_inference 100$/ }));
+    await shows(page.getByRole("list", { name: "Credits by event, last 30 days" }).getByRole("listitem").filter({ hasText: /^AI inference 100$/ }));
     await screenshot(page, "overview");
 
     // Alerts (here the trial's start) can be dismissed; focus stays in the Alerts section.

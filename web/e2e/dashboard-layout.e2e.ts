@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { DESKTOP, launchChromium, PHONE, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
+import { callRpc, DESKTOP, launchChromium, PHONE, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
 
 const TABS = ["Overview", "Plans", "Credits", "History"] as const;
 // 120 characters, no spaces to break at: the worst case for a top bar.
@@ -37,17 +37,8 @@ async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
 }
 
-/** A PostgREST RPC as `token` (a member's access token or the service role key). */
-async function rpc(token: string, fn: string, args: Record<string, unknown>): Promise<unknown> {
-  const response = await fetch(`${stack.supabaseUrl}/rest/v1/rpc/${fn}`, {
-    method: "POST",
-    headers: { apikey: stack.anonKey, authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(args),
-  });
-  const body = await response.text();
-  assert.ok(response.ok, `${fn}: ${response.status} ${body}`);
-  return body === "" ? null : JSON.parse(body);
-}
+// `stack` is set in before(), by the time any test calls this.
+const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(stack, token, fn, args);
 
 async function openTab(name: (typeof TABS)[number]): Promise<void> {
   await page.getByRole("tab", { name }).click();

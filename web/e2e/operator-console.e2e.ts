@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { DESKTOP, launchChromium, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
+import { callRpc, DESKTOP, launchChromium, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
 
 const PASSWORD = "a-long-e2e-password-1";
 
@@ -32,17 +32,8 @@ after(async () => {
   await browser?.close();
 });
 
-/** Calls a SQL function over the REST API with a bearer token (a user's or the service role's). */
-async function rpc(token: string, fn: string, args: Record<string, unknown>): Promise<unknown> {
-  const response = await fetch(`${stack.supabaseUrl}/rest/v1/rpc/${fn}`, {
-    method: "POST",
-    headers: { apikey: stack.anonKey, authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(args),
-  });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(`${fn} answered ${response.status}: ${JSON.stringify(body)}`);
-  return body;
-}
+// `stack` is set in before(), by the time any test calls this.
+const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(stack, token, fn, args);
 
 /** A user signed up through Auth; returns the id and access token. */
 async function signUpUser(email: string): Promise<{ id: string; token: string }> {

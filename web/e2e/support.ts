@@ -147,3 +147,18 @@ export async function billingApi(
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
+
+/**
+ * A PostgREST RPC as `token` (a member's access token or the service role key), as the suites
+ * set up their data; throws with the status and body when refused, and returns null for no content.
+ */
+export async function callRpc(stack: StackUrls, token: string, fn: string, args: Record<string, unknown>): Promise<unknown> {
+  const response = await fetch(`${stack.supabaseUrl}/rest/v1/rpc/${fn}`, {
+    method: "POST",
+    headers: { apikey: stack.anonKey, authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(args),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${fn} answered ${response.status}: ${text}`);
+  return text === "" ? null : JSON.parse(text);
+}

@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { createFakeBackend, json, type FakeHandler } from "@/test/fake-backend";
+import { createFakeBackend, json, storeSignedInSession, type FakeHandler } from "@/test/fake-backend";
 import { ORG } from "@/test/fixtures";
 import { textContent } from "@/test/text-content";
 import { createQueryClient } from "@/lib/query-client";
@@ -10,22 +10,6 @@ import { AppShell } from "./shell";
 
 const OTHER_ORG = "22222222-2222-4222-8222-222222222222";
 const USER_ID = "33333333-3333-4333-8333-333333333333";
-
-/** A signed-in session where supabase-js keeps it (key derived from the URL's host), valid for an hour. */
-function storeSession(): void {
-  const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-  window.localStorage.setItem(
-    "sb-supabase-auth-token",
-    JSON.stringify({
-      access_token: "header.payload.signature",
-      refresh_token: "refresh-token",
-      token_type: "bearer",
-      expires_in: 3600,
-      expires_at: expiresAt,
-      user: { id: USER_ID, email: "someone@example.test", aud: "authenticated", role: "authenticated", app_metadata: {}, user_metadata: {}, created_at: "2026-11-01T00:00:00Z" },
-    }),
-  );
-}
 
 function renderApp(handler: FakeHandler) {
   const { backend, calls } = createFakeBackend(handler);
@@ -52,6 +36,7 @@ const twoOrganizations: FakeHandler = ({ path }) => {
     case "/rest/v1/organization_subscriptions":
     case "/rest/v1/subscription_plans":
     case "/rest/v1/credit_usage_daily":
+    case "/rest/v1/credit_events":
     case "/rest/v1/billing_alerts":
       return json([]);
     default:
@@ -79,7 +64,7 @@ describe("signed in", () => {
   it("restores the session from storage, shows the role, and switches organizations", async () => {
     window.localStorage.clear();
     window.history.replaceState(null, "", "/");
-    storeSession();
+    storeSignedInSession(USER_ID);
     const calls = renderApp(twoOrganizations);
 
     expect(await screen.findByRole("heading", { name: "Billing" })).toBeInTheDocument();
@@ -97,7 +82,7 @@ describe("signed in", () => {
   it("announces a return from the customer portal once and takes it out of the address bar", async () => {
     window.localStorage.clear();
     window.history.replaceState(null, "", "/?portal=returned#overview");
-    storeSession();
+    storeSignedInSession(USER_ID);
     renderApp(twoOrganizations);
 
     const banner = await screen.findByText("Back from the customer portal.");
@@ -110,7 +95,7 @@ describe("signed in", () => {
   it("with the service unreachable on a reload, says so once and never offers to create a first organization", async () => {
     window.localStorage.clear();
     window.history.replaceState(null, "", "/");
-    storeSession();
+    storeSignedInSession(USER_ID);
     renderApp(() => {
       throw new TypeError("Failed to fetch");
     });

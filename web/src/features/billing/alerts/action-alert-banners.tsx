@@ -1,16 +1,10 @@
 import { useState } from "react";
 import { errorMessage } from "@/lib/errors";
-import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { canManageBilling } from "@/lib/roles";
 import type { OrganizationRole } from "@/types/billing";
-import { useCreditBalance } from "../api/get-credit-balance";
-import { useSubscription } from "../api/get-subscription";
-import { useAutoTopUp, useCardOnFile } from "../credits/api/auto-top-up";
-import { useThreshold } from "../credits/api/low-balance-threshold";
-import { useSpendLimit } from "../credits/api/spend-limit";
-import { useAlerts } from "../overview/api/get-alerts";
 import { useOpenCustomerPortal } from "../plans/api/open-customer-portal";
-import { actionAlerts, type ActionAlert, type ActionAlertAction } from "./action-alerts";
+import type { ActionAlert, ActionAlertAction } from "./action-alerts";
+import { useActionAlerts } from "./use-action-alerts";
 import { revealSection } from "../tabs/tab-link";
 import { AskManagers } from "../components/ask-managers";
 
@@ -47,26 +41,10 @@ export function ActionAlertBanners({
   /** Shows the Credits tab; the banner then brings the action's section into view. */
   onOpenCredits: () => void;
 }) {
-  // Re-read like the balance: a renewal can fail while the page is open, and the banner should say so.
-  const subscription = useSubscription(organizationId, LIVE_REFRESH_MS);
-  const balance = useCreditBalance(organizationId);
-  const threshold = useThreshold(organizationId);
-  const openAlerts = useAlerts(organizationId);
-  const spendLimit = useSpendLimit(organizationId);
-  const autoTopUp = useAutoTopUp(organizationId);
-  const card = useCardOnFile(organizationId);
+  const alerts = useActionAlerts(organizationId);
   const portal = useOpenCustomerPortal();
   // Which banner asked for the portal, so its progress and any error show on that banner only.
   const [portalFor, setPortalFor] = useState<ActionAlert["id"] | null>(null);
-  const alerts = actionAlerts({
-    subscription: subscription.data,
-    balance: balance.data,
-    threshold: threshold.data,
-    alerts: openAlerts.data,
-    spendLimit: spendLimit.data,
-    autoTopUpEnabled: autoTopUp.isSuccess ? (autoTopUp.data?.enabled ?? null) : undefined,
-    hasCardOnFile: card.isSuccess ? card.data !== null : undefined,
-  });
   if (alerts.length === 0) return null;
   const manager = canManageBilling(role);
 

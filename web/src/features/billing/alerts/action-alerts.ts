@@ -138,3 +138,21 @@ export function lowBalanceNow(balance: CreditBalance | undefined, threshold: num
     ? `The balance is ${formatCredits(balance.total)} now, below the threshold of ${formatCredits(threshold)}.`
     : `Resolved: the balance is back to ${formatCredits(balance.total)}, above the threshold of ${formatCredits(threshold)}.`;
 }
+
+/** The banners that say what a stored alert of each kind says (kinds without a banner are absent). */
+const BANNERS_FOR_KIND: Readonly<Record<string, readonly ActionAlert["id"][]>> = {
+  payment_failed: ["past-due", "payment-failed"],
+  auto_top_up_failed: ["auto-top-up-failed"],
+  spend_limit: ["spend-limit"],
+  low_balance: ["low-balance"],
+};
+
+/**
+ * The banner shown now that holds a stored alert of `kind`, if any, so the Overview's list can
+ * leave it to the banner instead of saying it twice. A low-balance row whose balance is back
+ * above the threshold has no banner, so the list keeps it (and says it is resolved).
+ */
+export function bannerHolding(kind: string, banners: readonly ActionAlert[]): ActionAlert | undefined {
+  const ids = BANNERS_FOR_KIND[kind] ?? [];
+  return banners.find((banner) => ids.includes(banner.id));
+}

@@ -14,6 +14,7 @@ const quietBackend: FakeHandler = ({ path }) => {
     case "/rest/v1/rpc/get_credit_balance":
       return json({ total: 500, purchased: 0, subscription: 500, next_expiry_at: null, expiring_amount: 0 });
     case "/rest/v1/credit_usage_daily":
+    case "/rest/v1/credit_events":
     case "/rest/v1/billing_alerts":
     case "/rest/v1/credit_products":
       return json([]);

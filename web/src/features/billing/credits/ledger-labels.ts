@@ -4,11 +4,12 @@
  * member reads "Premium API call", "Bought 5,000 credits" or "Subscription credits expired".
  */
 import type { CreditSource, CreditTransaction, CreditTransactionKind } from "@/types/billing";
+import type { EventNames } from "../api/get-event-names";
+import { eventName as catalogEventName } from "../components/event-name";
 
 /** What the labels need besides the row: the catalog's event names and what each payment bought. */
 export interface LedgerCatalog {
-  /** credit_events.event_key → credit_events.name */
-  eventNames: ReadonlyMap<string, string>;
+  eventNames: EventNames;
   /**
    * billing_history.stripe_reference → its description: the credit pack's product name for a
    * purchase or an auto top-up ("5,000 credits", "Auto top-up: 5,000 credits"), the plan for a
@@ -45,7 +46,7 @@ export function batchIdOf(reference: string | null): string | null {
 
 /** The catalog name of an event, or the key made readable for an event no longer in the catalog. */
 export function eventName(eventKey: string, catalog: LedgerCatalog): string {
-  return catalog.eventNames.get(eventKey) ?? eventKey.replace(/[_.:-]+/g, " ");
+  return catalogEventName(eventKey, catalog.eventNames);
 }
 
 /** One line of plain words for a ledger row (or the rows of one operation, which share these fields). */

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { AppProviders } from "@/app/providers";
 import { AppShell } from "@/app/shell";
 import { createQueryClient } from "@/lib/query-client";
-import { createFakeBackend, json, renderWithBackend, type FakeHandler } from "@/test/fake-backend";
+import { createFakeBackend, json, renderWithBackend, storeSignedInSession, type FakeHandler } from "@/test/fake-backend";
 import { ORG } from "@/test/fixtures";
 import { AdjustCreditsForm } from "./adjust-credits-form";
 
@@ -12,25 +12,10 @@ const USER_ID = "44444444-4444-4444-8444-444444444444";
 /** The console is a lazy chunk: its first load transforms the chart library, which takes a moment in jsdom. */
 const LAZY = { timeout: 20_000 };
 
-/** A signed-in session where supabase-js keeps it, as shell.test.tsx stores one. */
-function storeSession(): void {
-  window.localStorage.setItem(
-    "sb-supabase-auth-token",
-    JSON.stringify({
-      access_token: "header.payload.signature",
-      refresh_token: "refresh-token",
-      token_type: "bearer",
-      expires_in: 3600,
-      expires_at: Math.floor(Date.now() / 1000) + 3600,
-      user: { id: USER_ID, email: "someone@example.test", aud: "authenticated", role: "authenticated", app_metadata: {}, user_metadata: {}, created_at: "2026-11-01T00:00:00Z" },
-    }),
-  );
-}
-
 function openConsole(handler: FakeHandler) {
   window.localStorage.clear();
   window.history.replaceState(null, "", "/operator");
-  storeSession();
+  storeSignedInSession(USER_ID);
   const { backend, calls } = createFakeBackend(handler);
   render(
     <AppProviders backend={backend} queryClient={createQueryClient()}>

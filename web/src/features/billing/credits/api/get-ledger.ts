@@ -5,6 +5,7 @@ import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { CreditTransaction, CreditTransactionKind } from "@/types/billing";
 import { billingKey } from "../../api/billing-keys";
+import { fetchEventNames } from "../../api/get-event-names";
 import { toEntries } from "../ledger-grouping";
 import { describeTransaction, referenceOf, type LedgerCatalog } from "../ledger-labels";
 import { rangeBounds, type LedgerRange } from "../ledger-range";
@@ -50,16 +51,15 @@ export async function fetchLedgerCatalog(
   rows: readonly CreditTransaction[],
 ): Promise<LedgerCatalog> {
   const references = [...new Set(rows.flatMap((r) => (r.kind === "grant" && r.reference && /^(cs|pi|in|ch)_/.test(r.reference) ? [r.reference] : [])))];
-  const [events, payments] = await Promise.all([
-    supabase.from("credit_events").select("event_key, name"),
+  const [eventNames, payments] = await Promise.all([
+    fetchEventNames(supabase),
     references.length === 0
       ? Promise.resolve({ data: [] as { stripe_reference: string; description: string }[], error: null })
       : supabase.from("billing_history").select("stripe_reference, description").eq("organization_id", organizationId).in("stripe_reference", references),
   ]);
-  throwIfError(events.error);
   throwIfError(payments.error);
   return {
-    eventNames: new Map((events.data ?? []).map((e) => [e.event_key, e.name])),
+    eventNames,
     paymentNames: new Map((payments.data ?? []).filter((p) => p.description !== "").map((p) => [p.stripe_reference, p.description])),
   };
 }

@@ -14,9 +14,28 @@ import { LedgerDays } from "./ledger-days";
 /** Lines (a folded run counts as one) per page. */
 export const LEDGER_LINES_PER_PAGE = 25;
 
+/** One end of the range: a labelled date input that reports only whole days (YYYY-MM-DD). */
+function DayField({ label, value, bounds, onDay }: { label: string; value: string; bounds: { min?: string; max?: string }; onDay: (day: string) => void }) {
+  const id = useId();
+  return (
+    <span className="range-field">
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        type="date"
+        value={value}
+        min={bounds.min}
+        max={bounds.max}
+        required
+        onChange={(e) => {
+          if (isDay(e.target.value)) onDay(e.target.value);
+        }}
+      />
+    </span>
+  );
+}
+
 function RangePicker({ range, onChange }: { range: LedgerRange; onChange: (range: LedgerRange) => void }) {
-  const fromId = useId();
-  const toId = useId();
   const today = dayOf(new Date().toISOString());
   return (
     <div className="ledger-range">
@@ -33,34 +52,19 @@ function RangePicker({ range, onChange }: { range: LedgerRange; onChange: (range
           </button>
         ))}
       </div>
-      <span className="range-field">
-      <label htmlFor={fromId}>From</label>
-      <input
-        id={fromId}
-        type="date"
+      <DayField
+        label="From"
         value={range.from}
-        max={range.to}
-        required
-        onChange={(e) => {
-          const from = e.target.value;
-          if (isDay(from)) onChange({ from, to: from > range.to ? from : range.to, preset: null });
-        }}
+        bounds={{ max: range.to }}
+        // A start after the end moves the end with it, so the range never turns inside out.
+        onDay={(from) => onChange({ from, to: from > range.to ? from : range.to, preset: null })}
       />
-      </span>
-      <span className="range-field">
-      <label htmlFor={toId}>To</label>
-      <input
-        id={toId}
-        type="date"
+      <DayField
+        label="To"
         value={range.to}
-        min={range.from}
-        required
-        onChange={(e) => {
-          const to = e.target.value;
-          if (isDay(to)) onChange({ from: to < range.from ? to : range.from, to, preset: null });
-        }}
+        bounds={{ min: range.from }}
+        onDay={(to) => onChange({ from: to < range.from ? to : range.from, to, preset: null })}
       />
-      </span>
     </div>
   );
 }

@@ -55,6 +55,8 @@ function handler(s: State): FakeHandler {
         return json({ ...s.balance, next_expiry_at: null, expiring_amount: 0, reserved: 0 });
       case "/rest/v1/credit_usage_daily":
         return json(s.usage.map((u) => ({ organization_id: ORG, event_key: "ai_inference", events: 1, quantity: 1, ...u })));
+      case "/rest/v1/credit_events":
+        return json([{ event_key: "ai_inference", name: "AI inference" }]);
       case "/rest/v1/credit_lots":
         return json(s.lots);
       case "/rest/v1/organizations":

@@ -26,6 +26,8 @@ function handler(overrides: Partial<Record<string, () => Response>> = {}): FakeH
         return json({ total: 0, purchased: 0, subscription: 0, next_expiry_at: null, expiring_amount: 0 });
       case "/rest/v1/credit_usage_daily":
         return json([]);
+      case "/rest/v1/credit_events":
+        return json([{ event_key: "ai_inference", name: "AI inference" }]);
       case "/rest/v1/billing_alerts":
         return json(alertsOpen ? [alert] : []);
       case "/rest/v1/rpc/dismiss_billing_alert":
@@ -57,6 +59,50 @@ describe("Overview tab", () => {
     expect(await screen.findByText("No active alerts.")).toBeInTheDocument();
     expect(view.calls).toContain("POST /rest/v1/rpc/dismiss_billing_alert");
     expect(screen.getByRole("heading", { name: "Alerts" })).toHaveFocus();
+  });
+
+  it("names the usage chart's events as the catalog does", async () => {
+    renderWithBackend(
+      <OverviewTab organizationId={ORG} />,
+      handler({
+        "/rest/v1/credit_usage_daily": () =>
+          json([{ organization_id: ORG, day: new Date().toISOString().slice(0, 10), event_key: "ai_inference", events: 4, quantity: 4, credits: 100 }]),
+      }),
+    );
+    const legend = await screen.findByRole("list", { name: "Credits by event, last 30 days" });
+    expect(legend).toHaveTextContent(/^AI inference 100$/);
+  });
+
+  describe("each alert said once", () => {
+    const stored = (id: string, kind: string, title: string) => ({ ...alert, id, kind, title, message: `${title}.` });
+    const rows = [
+      stored("a-paid", "payment_failed", "Payment failed"),
+      stored("a-low", "low_balance", "Credit balance is low"),
+      stored("a-trial", "trial_ending", "Trial ending soon"),
+    ];
+    const withThreshold = (balance: number) =>
+      handler({
+        "/rest/v1/billing_alerts": () => json(rows),
+        "/rest/v1/organizations": () => json({ low_balance_threshold: 500, credit_precedence: "subscription_first" }),
+        "/rest/v1/rpc/get_credit_balance": () =>
+          json({ total: balance, purchased: balance, subscription: 0, next_expiry_at: null, expiring_amount: 0 }),
+      });
+
+    it("leaves the alerts a banner at the top shows (past due, low balance) to the banner and lists the rest", async () => {
+      renderWithBackend(<OverviewTab organizationId={ORG} />, withThreshold(100));
+      expect(await screen.findByText("2 alerts that need action are shown at the top of the page, with what to do.")).toBeInTheDocument();
+      expect(screen.getByRole("button", { name: "Dismiss alert: Trial ending soon" })).toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Payment failed" })).not.toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Credit balance is low" })).not.toBeInTheDocument();
+    });
+
+    it("keeps a low-balance alert no banner holds any more (the balance is back up), saying it is resolved", async () => {
+      renderWithBackend(<OverviewTab organizationId={ORG} />, withThreshold(900));
+      expect(await screen.findByText("1 alert that needs action is shown at the top of the page, with what to do.")).toBeInTheDocument();
+      expect(screen.getByRole("button", { name: "Dismiss alert: Credit balance is low" })).toBeInTheDocument();
+      expect(screen.getByText(/^Resolved: the balance is back to 900 credits/)).toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Dismiss alert: Payment failed" })).not.toBeInTheDocument();
+    });
   });
 
   it("shows the usage error with a retry", async () => {

@@ -1,19 +1,24 @@
 import { useRef } from "react";
 import { EmptyState, QueryView, Skeleton } from "@/components/status";
+import { useEventNames } from "../../api/get-event-names";
 import { BalanceCard } from "../../components/balance-card";
 import { useUsage } from "../api/get-usage";
 import { AlertList } from "./alert-list";
 import { AllowanceCard } from "./allowance-card";
+import { combineQueries } from "./combine-queries";
 import { ExpiryCard } from "./expiry-card";
 import { ForecastCard } from "./forecast-card";
 import { SubscriptionCard } from "./subscription-card";
 import { UsageChart } from "./usage-chart";
 
 function UsageCard({ organizationId }: { organizationId: string }) {
-  const usage = useUsage(organizationId);
+  // The catalog's event names come with the figures, so the legend never shows a key first.
+  const query = combineQueries([useUsage(organizationId), useEventNames()]);
   return (
-    <QueryView query={usage} loading={<Skeleton label="Loading usage…" lines={6} />} errorTitle="Usage could not be loaded.">
-      {(rows) => (rows.length === 0 ? <EmptyState>No credits used in the last 30 days.</EmptyState> : <UsageChart rows={rows} />)}
+    <QueryView query={query} loading={<Skeleton label="Loading usage…" lines={6} />} errorTitle="Usage could not be loaded.">
+      {([rows, eventNames]) =>
+        rows.length === 0 ? <EmptyState>No credits used in the last 30 days.</EmptyState> : <UsageChart rows={rows} eventNames={eventNames} />
+      }
     </QueryView>
   );
 }

@@ -1,6 +1,8 @@
 import { useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { formatCreditNumber, formatCredits, formatDay } from "@/lib/format";
 import type { CreditUsageDay } from "@/types/billing";
+import type { EventNames } from "../../api/get-event-names";
+import { eventName } from "../../components/event-name";
 import { USAGE_DAYS, usageWindowStart } from "../api/get-usage";
 import { dateTickIndices, usageTicks } from "../usage-scale";
 
@@ -31,11 +33,11 @@ export function buildUsageBars(rows: CreditUsageDay[], now: Date): { bars: DayBa
   return { bars, events };
 }
 
-/** What one day's bar says, in words: the readout's text and the bar's accessible name. */
-export function describeDay(bar: DayBar): string {
+/** What one day's bar says, in the catalog's words: the readout's text and the bar's accessible name. */
+export function describeDay(bar: DayBar, names: EventNames): string {
   const used = bar.parts.filter((part) => part.credits > 0);
-  const split = used.length > 1 ? ` (${used.map((part) => `${part.eventKey} ${formatCreditNumber(part.credits)}`).join(", ")})` : "";
-  const only = used.length === 1 ? `, all ${used[0]!.eventKey}` : "";
+  const split = used.length > 1 ? ` (${used.map((part) => `${eventName(part.eventKey, names)} ${formatCreditNumber(part.credits)}`).join(", ")})` : "";
+  const only = used.length === 1 ? `, all ${eventName(used[0]!.eventKey, names)}` : "";
   return `${formatDay(bar.day, { year: true })}: ${formatCredits(bar.total)}${only}${split}`;
 }
 
@@ -45,9 +47,10 @@ export function describeDay(bar: DayBar): string {
  * Each day is also a button in one tab stop (arrow keys, Home and End move between days), so
  * its figures can be read by pointing, tapping or dragging along the chart, or from the
  * keyboard, in the readout above it. The SVG is one image for screen readers; the day buttons
- * name each day's figures, and the legend and the table hold them all.
+ * name each day's figures, and the legend and the table hold them all. Events go by the
+ * catalog's names (`eventNames`), as in the Credits ledger.
  */
-export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[]; now?: Date }) {
+export function UsageChart({ rows, eventNames, now = new Date() }: { rows: CreditUsageDay[]; eventNames: EventNames; now?: Date }) {
   const { bars, events } = buildUsageBars(rows, now);
   const [active, setActive] = useState<number | null>(null);
   // The day the keyboard lands on when tabbing in: the one last shown, else today.
@@ -93,7 +96,7 @@ export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[];
       <p className="chart-readout" data-testid="usage-readout">
         {active === null
           ? `${formatCredits(total)} in 30 days; the most in a day ${formatCreditNumber(peak)}, on ${formatDay(peakBar.day)}.`
-          : describeDay(bars[active]!)}
+          : describeDay(bars[active]!, eventNames)}
       </p>
       <div className="chart-frame">
         {/* As wide as its longest label: the labels are placed absolutely, so they give it no width. */}
@@ -147,7 +150,7 @@ export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[];
                 type="button"
                 className="chart-day"
                 tabIndex={index === focusIndex ? 0 : -1}
-                aria-label={describeDay(bar)}
+                aria-label={describeDay(bar, eventNames)}
                 onFocus={() => show(index)}
                 onClick={() => show(index)}
                 onKeyDown={(event) => onKeyDown(event, index)}
@@ -172,7 +175,7 @@ export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[];
           {events.map((eventKey) => (
             <li key={eventKey}>
               <span className="swatch" style={{ background: color(eventKey) }} aria-hidden="true" />
-              {eventKey} <span className="muted">{formatCreditNumber(perEvent(eventKey))}</span>
+              {eventName(eventKey, eventNames)} <span className="muted">{formatCreditNumber(perEvent(eventKey))}</span>
             </li>
           ))}
         </ul>
@@ -191,7 +194,7 @@ export function UsageChart({ rows, now = new Date() }: { rows: CreditUsageDay[];
               {rows.map((row) => (
                 <tr key={`${row.day}-${row.event_key}`}>
                   <td>{row.day ? formatDay(row.day, { year: true }) : null}</td>
-                  <td>{row.event_key}</td>
+                  <td>{row.event_key ? eventName(row.event_key, eventNames) : null}</td>
                   <td>{formatCreditNumber(row.credits ?? 0)}</td>
                 </tr>
               ))}
