@@ -149,12 +149,16 @@ describe("the inbox sweep, run by the local scheduler", () => {
         [organizationId],
       );
       assert.deepEqual(subscriptions.map((row) => row.status), ["trialing"], "the subscription as Stripe has it");
-      const { rows: applying } = await pool.query<{ n: number }>(
-        `select count(*)::int as n from public.job_runs
-          where job_name = 'stripe_inbox_sweep' and started_at >= $1 and (result ->> 'applied')::int >= 1`,
-        [startedAt],
-      );
-      assert.ok(applying[0]!.n >= 1, "a recorded run of the scheduled job applied them");
+      // The run is recorded when the sweep's request returns, a moment after its events are
+      // applied: wait for the record rather than read it once.
+      await eventually("a recorded run of the scheduled job that applied them", async () => {
+        const { rows: applying } = await pool.query<{ n: number }>(
+          `select count(*)::int as n from public.job_runs
+            where job_name = 'stripe_inbox_sweep' and started_at >= $1 and (result ->> 'applied')::int >= 1`,
+          [startedAt],
+        );
+        return applying[0]!.n >= 1 ? true : undefined;
+      }, 30_000);
 
       // A later run of the same job finds nothing left to do.
       const ledger = await ledgerRows(organizationId);
