@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { subscription } from "@/test/fixtures";
-import { actionAlerts, lowBalanceNow } from "./action-alerts";
+import { actionAlerts, bannerHolding, lowBalanceNow } from "./action-alerts";
 
 const balance = (total: number) => ({ total, purchased: total, subscription: 0, next_expiry_at: null, expiring_amount: 0 });
 const spendLimit = (monthly: number | null, consumed: number, reserved = 0) => ({
@@ -89,5 +89,21 @@ describe("alerts that need action", () => {
   it("a stored low-balance alert's text is replaced by what is true now", () => {
     expect(lowBalanceNow(balance(100), 500)).toBe("The balance is 100 credits now, below the threshold of 500 credits.");
     expect(lowBalanceNow(balance(900), 500)).toMatch(/^Resolved: the balance is back to 900 credits/);
+  });
+});
+
+describe("which stored alerts a banner already says", () => {
+  const pastDue = actionAlerts({ subscription: subscription({ status: "past_due" }), balance: balance(1000), threshold: 100 });
+
+  it("the past-due banner holds the failed payment and the subscription's change to past due or unpaid", () => {
+    expect(bannerHolding({ kind: "payment_failed", data: {} }, pastDue)?.id).toBe("past-due");
+    expect(bannerHolding({ kind: "subscription_changed", data: { status: "past_due" } }, pastDue)?.id).toBe("past-due");
+    expect(bannerHolding({ kind: "subscription_changed", data: { status: "unpaid" } }, pastDue)?.id).toBe("past-due");
+  });
+
+  it("other changes of the subscription, and any alert once its banner is gone, stay in the list", () => {
+    expect(bannerHolding({ kind: "subscription_changed", data: { status: "trialing" } }, pastDue)).toBeUndefined();
+    expect(bannerHolding({ kind: "subscription_changed", data: null }, pastDue)).toBeUndefined();
+    expect(bannerHolding({ kind: "subscription_changed", data: { status: "past_due" } }, [])).toBeUndefined();
   });
 });

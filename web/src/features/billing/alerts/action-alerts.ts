@@ -152,7 +152,13 @@ const BANNERS_FOR_KIND: Readonly<Record<string, readonly ActionAlert["id"][]>> =
  * leave it to the banner instead of saying it twice. A low-balance row whose balance is back
  * above the threshold has no banner, so the list keeps it (and says it is resolved).
  */
-export function bannerHolding(kind: string, banners: readonly ActionAlert[]): ActionAlert | undefined {
-  const ids = BANNERS_FOR_KIND[kind] ?? [];
+export function bannerHolding(alert: { kind: string; data?: unknown }, banners: readonly ActionAlert[]): ActionAlert | undefined {
+  const ids = BANNERS_FOR_KIND[alert.kind] ?? (alert.kind === "subscription_changed" && becamePastDue(alert.data) ? ["past-due"] : []);
   return banners.find((banner) => ids.includes(banner.id));
+}
+
+/** A subscription_changed alert that says the subscription went past due or unpaid: the past-due banner's news. */
+function becamePastDue(data: unknown): boolean {
+  const status = (data as { status?: unknown } | null)?.status;
+  return status === "past_due" || status === "unpaid";
 }

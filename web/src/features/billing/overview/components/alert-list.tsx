@@ -26,7 +26,7 @@ export function AlertList({ organizationId, onDismissed }: { organizationId: str
   return (
     <QueryView query={alerts} loading={<Skeleton label="Loading alerts…" lines={2} />} errorTitle="Alerts could not be loaded.">
       {(all) => {
-        const list = all.filter((alert) => bannerHolding(alert.kind, banners) === undefined);
+        const list = all.filter((alert) => bannerHolding(alert, banners) === undefined);
         const held = all.length - list.length;
         if (all.length === 0) {
           return (
