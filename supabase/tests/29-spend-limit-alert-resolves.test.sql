@@ -11,14 +11,18 @@ insert into public.organization_members (organization_id, user_id, role) values
   ('00000000-0000-4000-8000-0000000002d1', tests.get_user_id('owner@resolve-limit.test'), 'owner');
 select public.grant_credits('00000000-0000-4000-8000-0000000002d1', 1000, 'purchased', null, 'cs_r');
 
-/** The organization's spend_limit alerts, oldest first, as "open" or "resolved:<reason>". */
+/**
+ * The organization's spend_limit alerts as "open" or "resolved:<reason>", in text order (one
+ * transaction gives them all the same created_at, so there is no order of creation to read).
+ */
 create function pg_temp.limit_alerts() returns text
 language sql
 security definer
 set search_path = ''
 as $$
-  select coalesce(string_agg(case when a.resolved_at is null then 'open' else 'resolved:' || a.resolved_reason end, ',' order by a.created_at, a.id), '')
+  select coalesce(string_agg(l.label, ',' order by l.label), '')
     from public.billing_alerts a
+   cross join lateral (select case when a.resolved_at is null then 'open' else 'resolved:' || a.resolved_reason end as label) l
    where a.organization_id = '00000000-0000-4000-8000-0000000002d1' and a.kind = 'spend_limit';
 $$;
 
@@ -42,7 +46,7 @@ select is((select data ->> 'new_limit' from public.billing_alerts
 select public.consume_credits('00000000-0000-4000-8000-0000000002d1', 'ai_inference', 2);
 select is(pg_temp.limit_alerts(), 'resolved:limit_raised', 'spending below the new limit raises nothing');
 select public.consume_credits('00000000-0000-4000-8000-0000000002d1', 'ai_inference', 2);
-select is(pg_temp.limit_alerts(), 'resolved:limit_raised,open', 'reaching the raised limit raises a new alert');
+select is(pg_temp.limit_alerts(), 'open,resolved:limit_raised', 'reaching the raised limit raises a new alert');
 
 select public.set_spend_limit('00000000-0000-4000-8000-0000000002d1', null);
 select is(pg_temp.limit_alerts(), 'resolved:limit_raised,resolved:limit_removed', 'removing the limit resolves it');
@@ -50,7 +54,7 @@ select is(pg_temp.limit_alerts(), 'resolved:limit_raised,resolved:limit_removed'
 -- A dismissed alert stays dismissed: resolving never touches it.
 select public.set_spend_limit('00000000-0000-4000-8000-0000000002d1', 300);
 select public.consume_credits('00000000-0000-4000-8000-0000000002d1', 'ai_inference', 4);
-select is(pg_temp.limit_alerts(), 'resolved:limit_raised,resolved:limit_removed,open',
+select is(pg_temp.limit_alerts(), 'open,resolved:limit_raised,resolved:limit_removed',
   'a limit set again (300, with 200 used this month) alerts again when reached');
 select public.dismiss_billing_alert((select id from public.billing_alerts
   where organization_id = '00000000-0000-4000-8000-0000000002d1' and kind = 'spend_limit' and resolved_at is null));
