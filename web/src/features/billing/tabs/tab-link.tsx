@@ -9,6 +9,8 @@ import { urlForTab, type BillingTabId } from "./tab-location";
 
 /** Scrolls to and focuses the element with `id`, once it exists (a lazy tab renders it a moment later). */
 export function revealSection(id: string, attempts = 20): void {
+  // A retry can outlive the page it was scheduled for (a test's document torn down meanwhile).
+  if (typeof document === "undefined") return;
   const element = document.getElementById(id);
   if (element) {
     element.scrollIntoView?.({ block: "start" });
