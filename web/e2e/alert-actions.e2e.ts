@@ -10,38 +10,24 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Locator, Page } from "playwright-core";
-import { accessToken, billingApi, DESKTOP, launchChromium, PHONE, screenshotsDir, shows, stackUnderTest, type StackUrls } from "./support";
+import { describe, it } from "node:test";
+import type { Locator, Page } from "playwright-core";
+import { accessToken, billingApi, browserSuite, DESKTOP, PHONE, shows, sidewaysOverflow } from "./support";
 
 /** Webhooks are applied in the background after Stripe answers; give them room. */
 const WEBHOOK_TIMEOUT_MS = 45_000;
 const DECLINES_OFF_SESSION = "4000 0000 0000 0341";
 const PAYS = "4242 4242 4242 4242";
 
-let stack: StackUrls;
-let browser: Browser;
-let shotsDir: string;
+const suite = browserSuite();
 let page: Page;
 
-before(async () => {
-  stack = stackUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-async function screenshot(name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
+// The tests share one page, so the file's screenshots are of it.
+const screenshot = (name: string) => suite.screenshot(page, name);
 
 /** A call to the Stripe emulator's test hooks (`/_emulator/...`), as a test clock or a card would. */
 async function emulator(route: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.stripeApiBase}/_emulator/${route}`, {
+  const response = await fetch(`${suite.stack.stripeApiBase}/_emulator/${route}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -53,10 +39,10 @@ async function emulator(route: string, body: Record<string, unknown>): Promise<R
 
 /** A PostgREST call as the signed-in owner (RLS applies, as for the dashboard). */
 async function rest(method: "GET" | "POST", route: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${stack.supabaseUrl}/rest/v1/${route}`, {
+  const response = await fetch(`${suite.stack.supabaseUrl}/rest/v1/${route}`, {
     method,
     headers: {
-      apikey: stack.anonKey,
+      apikey: suite.stack.anonKey,
       authorization: `Bearer ${await accessToken(page)}`,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
@@ -85,15 +71,10 @@ async function subscriptionRow(organizationId: string): Promise<SubscriptionRow 
   return rows[0];
 }
 
-/** How far the page scrolls sideways (0 when it fits). */
-function sidewaysOverflow(): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-}
-
 /** At 390 px the banner and each of its buttons lie inside the viewport, and nothing scrolls sideways. */
 async function fitsPhone(banner: Locator): Promise<void> {
   await page.setViewportSize(PHONE);
-  const overflow = await sidewaysOverflow();
+  const overflow = await sidewaysOverflow(page);
   assert.ok(overflow <= 0, `the page does not scroll sideways at ${PHONE.width}px (overflow ${overflow}px)`);
   for (const element of [banner, ...(await banner.getByRole("button").all())]) {
     const box = await element.boundingBox();
@@ -105,10 +86,10 @@ describe("alerts you can act on", () => {
   let organizationId = "";
 
   it("sets up an owner on a Starter trial paid with a card that declines every later charge", async () => {
-    const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
+    const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
-    await page.goto(stack.appUrl);
+    await page.goto(suite.stack.appUrl);
     await shows(page.getByRole("heading", { name: "Sign in" }), 60_000);
     await page.getByRole("button", { name: "Create one" }).click();
     await page.getByLabel("Email").fill(`alerts-${randomUUID().slice(0, 8)}@example.test`);
@@ -119,7 +100,7 @@ describe("alerts you can act on", () => {
     await shows(page.getByRole("heading", { name: "Billing" }));
     organizationId = (await page.getByText(/^[0-9a-f]{8}-[0-9a-f-]{27}$/).textContent()) ?? "";
 
-    const checkout = await billingApi(stack, await accessToken(page), "POST", "/subscription/checkout", {
+    const checkout = await billingApi(suite.stack, await accessToken(page), "POST", "/subscription/checkout", {
       organization_id: organizationId,
       plan_code: "starter",
       interval: "month",
@@ -152,7 +133,7 @@ describe("alerts you can act on", () => {
     await page.setViewportSize(DESKTOP);
 
     await pastDue.getByRole("button", { name: "Update payment method" }).click();
-    await page.waitForURL((url) => url.href.startsWith(`${stack.stripeApiBase}/portal/`));
+    await page.waitForURL((url) => url.href.startsWith(`${suite.stack.stripeApiBase}/portal/`));
     await shows(page.getByText("past_due"));
   });
 
@@ -161,7 +142,7 @@ describe("alerts you can act on", () => {
     await page.getByRole("button", { name: "Replace card" }).click();
     await shows(page.getByText("Card replaced."));
     await page.getByRole("link", { name: "Return" }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.appUrl));
+    await page.waitForURL((url) => url.href.startsWith(suite.stack.appUrl));
     await shows(page.getByText("Back from the customer portal."));
 
     // The retried invoice's webhooks make the subscription active; the page notices without a reload.

@@ -9,20 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import {
-  accessToken,
-  billingApi,
-  DESKTOP,
-  launchChromium,
-  PHONE,
-  screenshotsDir,
-  shows,
-  stackUnderTest,
-  type StackUrls,
-} from "./support";
+import { describe, it } from "node:test";
+import type { BrowserContext, Page } from "playwright-core";
+import { accessToken, billingApi, browserSuite, DESKTOP, PHONE, shows, sidewaysOverflow } from "./support";
 
 /** Webhooks are applied asynchronously after Stripe redirects back; give them room. */
 const WEBHOOK_TIMEOUT_MS = 30_000;
@@ -31,35 +20,19 @@ const LIVE_REFRESH_TIMEOUT_MS = 30_000;
 const PASSWORD = "a-long-e2e-password-1";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-let stack: StackUrls;
-let browser: Browser;
-let shotsDir: string;
-
-before(async () => {
-  stack = stackUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
-});
-
-after(async () => {
-  await browser?.close();
-  if (shotsDir) console.log(`Screenshots in ${shotsDir}`);
-});
+// This suite's screenshots are the README's, so it says where they went.
+const suite = browserSuite({ announceScreenshots: true });
 
 /** A fresh, isolated browser profile (its own localStorage) with a page at desktop width. */
 async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
+  const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
   context.setDefaultTimeout(15_000);
   return { context, page: await context.newPage() };
 }
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
-
 /** Signs up through the dashboard's own form; the Vite server may still be warming up on the first visit. */
 async function signUp(page: Page, email: string): Promise<void> {
-  await page.goto(stack.appUrl);
+  await page.goto(suite.stack.appUrl);
   await shows(page.getByRole("heading", { name: "Sign in" }), 60_000);
   await page.getByRole("button", { name: "Create one" }).click();
   await page.getByLabel("Email").fill(email);
@@ -86,10 +59,10 @@ async function openTab(page: Page, name: "Overview" | "Plans" | "Credits" | "His
 
 /** Pays on the emulator's hosted Checkout page with Stripe's always-succeeding test card. */
 async function payOnCheckoutPage(page: Page, submitLabel: string): Promise<void> {
-  await page.waitForURL((url) => url.href.startsWith(`${stack.stripeApiBase}/checkout/`));
+  await page.waitForURL((url) => url.href.startsWith(`${suite.stack.stripeApiBase}/checkout/`));
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByRole("button", { name: submitLabel }).click();
-  await page.waitForURL((url) => url.href.startsWith(stack.appUrl));
+  await page.waitForURL((url) => url.href.startsWith(suite.stack.appUrl));
 }
 
 describe("a member's billing journey in the browser", () => {
@@ -141,7 +114,7 @@ describe("a member's billing journey in the browser", () => {
   it("shows credits consumed through the API in the balance and the usage chart without a reload", async () => {
     const { page } = owner;
     await shows(page.getByText("No credits used in the last 30 days."));
-    const consumed = await billingApi(stack, await accessToken(page), "POST", "/credits/consume", {
+    const consumed = await billingApi(suite.stack, await accessToken(page), "POST", "/credits/consume", {
       organization_id: organizationId,
       event_key: "ai_inference",
       quantity: 4,
@@ -153,7 +126,7 @@ describe("a member's billing journey in the browser", () => {
     await shows(page.getByText("Balance: 400 credits"), LIVE_REFRESH_TIMEOUT_MS);
     await shows(page.getByRole("img", { name: "Credits used per day, 100 in total" }), LIVE_REFRESH_TIMEOUT_MS);
     await shows(page.getByRole("list", { name: "Credits by event, last 30 days" }).getByRole("listitem").filter({ hasText: /^AI inference 100$/ }));
-    await screenshot(page, "overview");
+    await suite.screenshot(page, "overview");
 
     // Alerts (here the trial's start) can be dismissed; focus stays in the Alerts section.
     const dismiss = page.getByRole("button", { name: /^Dismiss alert: / }).first();
@@ -192,7 +165,7 @@ describe("a member's billing journey in the browser", () => {
     await page.getByLabel("Alert me when the balance falls below (credits)").fill("500");
     await page.getByRole("button", { name: "Save threshold" }).click();
     await shows(page.getByRole("status").filter({ hasText: /^Saved\.$/ }));
-    await screenshot(page, "credits");
+    await suite.screenshot(page, "credits");
   });
 
   it("sets a monthly spend limit, sees a reservation held and counted against it, and a consumption past it refused", async () => {
@@ -209,7 +182,7 @@ describe("a member's billing journey in the browser", () => {
 
     // A service reserves 100 credits for a request still running: held, and counted against the limit.
     const token = await accessToken(page);
-    const reserved = await billingApi(stack, token, "POST", "/credits/reserve", {
+    const reserved = await billingApi(suite.stack, token, "POST", "/credits/reserve", {
       organization_id: organizationId,
       event_key: "ai_inference",
       quantity: 4,
@@ -219,10 +192,10 @@ describe("a member's billing journey in the browser", () => {
     const balance = page.getByRole("region", { name: "Balance" });
     await shows(balance.getByText("Balance: 1,300 credits"), LIVE_REFRESH_TIMEOUT_MS);
     await shows(balance.locator("dt", { hasText: /^Reserved$/ }).locator("xpath=following-sibling::dd[1]").filter({ hasText: /^100 credits$/ }));
-    await screenshot(page, "credits-spend-limit");
+    await suite.screenshot(page, "credits-spend-limit");
 
     // Past the limit, consumption is refused with 429 and nothing is spent.
-    const refused = await billingApi(stack, token, "POST", "/credits/consume", {
+    const refused = await billingApi(suite.stack, token, "POST", "/credits/consume", {
       organization_id: organizationId,
       event_key: "ai_inference",
       quantity: 5,
@@ -231,7 +204,7 @@ describe("a member's billing journey in the browser", () => {
     assert.equal((refused.body.error as { code?: string } | undefined)?.code, "spend_limit_reached");
 
     // The service's request failed after all: it releases the reservation, and the credits are spendable again.
-    const released = await billingApi(stack, token, "POST", `/credits/reservations/${String(reserved.body.reservation_id)}/release`, {});
+    const released = await billingApi(suite.stack, token, "POST", `/credits/reservations/${String(reserved.body.reservation_id)}/release`, {});
     assert.equal(released.status, 200, JSON.stringify(released.body));
     await shows(balance.getByText("Balance: 1,400 credits"), LIVE_REFRESH_TIMEOUT_MS);
     await limit.getByRole("button", { name: "Remove limit" }).click();
@@ -253,7 +226,7 @@ describe("a member's billing journey in the browser", () => {
     await autoTopUp.getByRole("button", { name: "Turn on auto top-up" }).click();
     await shows(autoTopUp.getByText("Buys 1,000 credits ($10.00) when the balance falls below 300 credits, at most 2 times a month."));
     await shows(autoTopUp.getByRole("button", { name: "Turn off" }));
-    await screenshot(page, "auto-top-up");
+    await suite.screenshot(page, "auto-top-up");
   });
 
   it("lists both payments in History, the subscription's with its invoice link", async () => {
@@ -266,8 +239,8 @@ describe("a member's billing journey in the browser", () => {
     // The subscription's invoice links to Stripe's hosted invoice. (The webhook stores no
     // receipt link for either payment yet, so none is asserted.)
     const invoice = table.getByRole("link", { name: /^Invoice for / });
-    assert.match((await invoice.getAttribute("href")) ?? "", new RegExp(`^${stack.stripeApiBase}/invoices/in_`));
-    await screenshot(page, "history");
+    assert.match((await invoice.getAttribute("href")) ?? "", new RegExp(`^${suite.stack.stripeApiBase}/invoices/in_`));
+    await suite.screenshot(page, "history");
   });
 
   it("cancels at period end in the customer portal and sees the cancellation scheduled", async () => {
@@ -278,13 +251,13 @@ describe("a member's billing journey in the browser", () => {
     await shows(page.getByText("$190.00"));
     await page.getByRole("radio", { name: "Monthly" }).check();
     await shows(page.getByText("$19.00"));
-    await screenshot(page, "plans");
+    await suite.screenshot(page, "plans");
     await page.getByRole("button", { name: "Manage subscription" }).click();
-    await page.waitForURL((url) => url.href.startsWith(`${stack.stripeApiBase}/portal/`));
+    await page.waitForURL((url) => url.href.startsWith(`${suite.stack.stripeApiBase}/portal/`));
     await page.getByRole("button", { name: "Cancel at period end" }).click();
     await shows(page.getByText("Subscription will cancel at the end of the period."));
     await page.getByRole("link", { name: "Return" }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.appUrl));
+    await page.waitForURL((url) => url.href.startsWith(suite.stack.appUrl));
 
     await shows(page.getByText("Back from the customer portal."));
     await shows(page.getByRole("definition").filter({ hasText: /^trialing · cancels / }), WEBHOOK_TIMEOUT_MS);
@@ -296,9 +269,9 @@ describe("a member's billing journey in the browser", () => {
     await page.getByRole("button", { name: "Close" }).click();
     await openTab(page, "Overview");
     await shows(page.getByText("Balance: 1,400 credits"));
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await sidewaysOverflow(page);
     assert.ok(overflow <= 0, `the page does not scroll sideways at ${PHONE.width}px (overflow ${overflow}px)`);
-    await screenshot(page, "overview-phone");
+    await suite.screenshot(page, "overview-phone");
     await page.setViewportSize(DESKTOP);
   });
 
@@ -322,12 +295,12 @@ describe("a member's billing journey in the browser", () => {
 
     // And the API refuses them Acme's credits and its history.
     const token = await accessToken(page);
-    const consumed = await billingApi(stack, token, "POST", "/credits/consume", {
+    const consumed = await billingApi(suite.stack, token, "POST", "/credits/consume", {
       organization_id: organizationId,
       event_key: "api_call_basic",
     });
     assert.equal(consumed.status, 403, JSON.stringify(consumed.body));
-    const history = await billingApi(stack, token, "GET", `/history/${organizationId}`);
+    const history = await billingApi(suite.stack, token, "GET", `/history/${organizationId}`);
     assert.equal(history.status, 403, JSON.stringify(history.body));
     assert.equal(history.body.history, undefined, "and no rows with the refusal");
   });

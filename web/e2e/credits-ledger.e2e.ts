@@ -10,38 +10,28 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { callRpc, DESKTOP, launchChromium, PHONE, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
+import { before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { browserSuite, callRpc, DESKTOP, PHONE, serviceRoleKeyUnderTest, shows, sidewaysOverflow } from "./support";
 
 const PASSWORD = "a-long-e2e-password-1";
 const CALLS = 60;
 
-let stack: StackUrls;
+const suite = browserSuite();
 let serviceKey: string;
-let browser: Browser;
-let shotsDir: string;
 
-before(async () => {
-  stack = stackUnderTest();
+before(() => {
   serviceKey = serviceRoleKeyUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
 });
 
-after(async () => {
-  await browser?.close();
-});
-
-// `stack` is set in before(), by the time any test calls this.
-const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(stack, token, fn, args);
+// Reads `suite.stack` when a test calls it, after browserSuite()'s before() has run.
+const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(suite.stack, token, fn, args);
 
 /** A user signed up through Auth; returns the id and access token. */
 async function signUpUser(email: string): Promise<{ id: string; token: string }> {
-  const response = await fetch(`${stack.supabaseUrl}/auth/v1/signup`, {
+  const response = await fetch(`${suite.stack.supabaseUrl}/auth/v1/signup`, {
     method: "POST",
-    headers: { apikey: stack.anonKey, "content-type": "application/json" },
+    headers: { apikey: suite.stack.anonKey, "content-type": "application/json" },
     body: JSON.stringify({ email, password: PASSWORD }),
   });
   const body = (await response.json()) as { access_token?: string; user?: { id: string } };
@@ -50,7 +40,7 @@ async function signUpUser(email: string): Promise<{ id: string; token: string }>
 }
 
 async function signedInPage(email: string, url: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC", acceptDownloads: true });
+  const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC", acceptDownloads: true });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   await page.goto(url);
@@ -60,11 +50,6 @@ async function signedInPage(email: string, url: string): Promise<Page> {
   await page.getByRole("button", { name: "Sign in" }).click();
   await shows(page.getByRole("heading", { name: "Billing" }), 30_000);
   return page;
-}
-
-/** How far the page scrolls sideways (0 when it fits). */
-function sidewaysOverflow(page: Page): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 }
 
 const todayUtc = () => new Date().toISOString().slice(0, 10);
@@ -87,7 +72,7 @@ describe("the Credits tab's ledger and spending order in the browser", () => {
     for (let i = 0; i < CALLS; i += 1) {
       await rpc(owner.token, "consume_credits", { p_organization_id: organizationId, p_event_key: "api_call_premium" });
     }
-    page = await signedInPage(ownerEmail, `${stack.appUrl}/?tab=credits`);
+    page = await signedInPage(ownerEmail, `${suite.stack.appUrl}/?tab=credits`);
     await shows(page.getByRole("tab", { name: "Credits", selected: true }));
   });
 
@@ -106,7 +91,7 @@ describe("the Credits tab's ledger and spending order in the browser", () => {
 
     await folded.getByRole("button", { name: `Show all ${CALLS}` }).click();
     assert.equal(await ledger.getByRole("row").count(), 4 + CALLS, "each call listed under the folded line");
-    await page.screenshot({ path: path.join(shotsDir, "credits-ledger.png"), fullPage: true });
+    await suite.screenshot(page, "credits-ledger");
     await folded.getByRole("button", { name: `Hide all ${CALLS}` }).click();
   });
 
@@ -152,8 +137,8 @@ describe("the Credits tab's ledger and spending order in the browser", () => {
     await section.getByRole("radio", { name: /Expiring credits first \(use subscription credits before they expire\)/ }).check();
     await shows(section.getByRole("status").filter({ hasText: /^Saved\.$/ }));
     await shows(section.getByText(/Usage is paid from subscription credits first/));
-    const stored = await fetch(`${stack.supabaseUrl}/rest/v1/organizations?id=eq.${organizationId}&select=credit_precedence`, {
-      headers: { apikey: stack.anonKey, authorization: `Bearer ${owner.token}` },
+    const stored = await fetch(`${suite.stack.supabaseUrl}/rest/v1/organizations?id=eq.${organizationId}&select=credit_precedence`, {
+      headers: { apikey: suite.stack.anonKey, authorization: `Bearer ${owner.token}` },
     }).then((r) => r.json() as Promise<{ credit_precedence: string }[]>);
     assert.deepEqual(stored, [{ credit_precedence: "expiring_first" }], "stored through set_credit_precedence");
     await page.reload();
@@ -166,12 +151,12 @@ describe("the Credits tab's ledger and spending order in the browser", () => {
     await page.getByRole("button", { name: `Show all ${CALLS}` }).click();
     const overflow = await sidewaysOverflow(page);
     assert.ok(overflow <= 0, `the Credits tab does not scroll sideways at ${PHONE.width}px (overflow ${overflow}px)`);
-    await page.screenshot({ path: path.join(shotsDir, "credits-ledger-phone.png"), fullPage: true });
+    await suite.screenshot(page, "credits-ledger-phone");
     await page.context().close();
   });
 
   it("a member reads the spending order and is told which owner can change it, by email", async () => {
-    const member = await signedInPage(memberEmail, `${stack.appUrl}/?tab=credits#spending-order`);
+    const member = await signedInPage(memberEmail, `${suite.stack.appUrl}/?tab=credits#spending-order`);
     const section = member.locator("#spending-order");
     await shows(section.getByText("Expiring credits first (use subscription credits before they expire)."));
     assert.equal(await section.getByRole("radio").count(), 0, "no choice for a member");

@@ -8,56 +8,38 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { callRpc, DESKTOP, launchChromium, PHONE, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
+import { describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { browserSuite, callRpc, DESKTOP, PHONE, serviceRoleKeyUnderTest, shows, sidewaysOverflow } from "./support";
 
 const TABS = ["Overview", "Plans", "Credits", "History"] as const;
 // 120 characters, no spaces to break at: the worst case for a top bar.
 const LONG_NAME = `Extremely-Long-Organization-Name-${"x".repeat(120)}`.slice(0, 120);
 const LEDGER_ROWS = 60;
 
-let stack: StackUrls;
-let browser: Browser;
-let shotsDir: string;
+const suite = browserSuite();
 let page: Page;
 
-before(async () => {
-  stack = stackUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
-});
+// The tests share one page, so the file's screenshots are of it.
+const screenshot = (name: string) => suite.screenshot(page, name);
 
-after(async () => {
-  await browser?.close();
-});
-
-async function screenshot(name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
-
-// `stack` is set in before(), by the time any test calls this.
-const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(stack, token, fn, args);
+// Reads `suite.stack` when a test calls it, after browserSuite()'s before() has run.
+const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(suite.stack, token, fn, args);
 
 async function openTab(name: (typeof TABS)[number]): Promise<void> {
   await page.getByRole("tab", { name }).click();
   await shows(page.getByRole("tab", { name, selected: true }));
 }
 
-/** How far the page scrolls sideways (0 when it fits). */
-function sidewaysOverflow(): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-}
 
 describe("the dashboard's layout, themes, tabs and outages", () => {
   let organizationId = "";
 
   it("sets up an organization with a 120-character name, 60 ledger rows and a balance below its threshold", async () => {
-    const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC", colorScheme: "light" });
+    const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC", colorScheme: "light" });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
-    await page.goto(stack.appUrl);
+    await page.goto(suite.stack.appUrl);
     await shows(page.getByRole("heading", { name: "Sign in" }), 60_000);
     await page.getByRole("button", { name: "Create one" }).click();
     await page.getByLabel("Email").fill(`layout-${randomUUID().slice(0, 8)}@example.test`);
@@ -104,7 +86,7 @@ describe("the dashboard's layout, themes, tabs and outages", () => {
         if (tab === "Credits") await shows(page.getByRole("navigation", { name: "Transaction pages" }).getByText("Page 1 of 3"));
         if (tab === "History") await shows(page.getByText(/No payments yet/));
         if (tab === "Plans") await shows(page.getByRole("heading", { name: "Starter" }));
-        const overflow = await sidewaysOverflow();
+        const overflow = await sidewaysOverflow(page);
         assert.ok(overflow <= 0, `${tab} does not scroll sideways at ${viewport.width}px (overflow ${overflow}px)`);
         if (viewport === PHONE && tab === "Credits") await screenshot("credits-phone");
       }
@@ -145,7 +127,7 @@ describe("the dashboard's layout, themes, tabs and outages", () => {
   it("when the API stops answering mid-session, the figures stay under one banner, and come back by themselves", async () => {
     await openTab("Overview");
     await shows(page.getByText("Balance: 300 credits"));
-    await page.route(`${stack.supabaseUrl}/**`, (route) => route.abort("failed"));
+    await page.route(`${suite.stack.supabaseUrl}/**`, (route) => route.abort("failed"));
     // The next 10 s refresh fails; supabase-js retries for about 7 s before giving up.
     const banner = page.getByRole("alert").filter({ hasText: "The billing service cannot be reached" });
     await shows(banner, 45_000);
@@ -155,7 +137,7 @@ describe("the dashboard's layout, themes, tabs and outages", () => {
     assert.equal(await page.getByText(/Failed to fetch/).count(), 0, "no raw network error on the page");
     await screenshot("outage");
 
-    await page.unroute(`${stack.supabaseUrl}/**`);
+    await page.unroute(`${suite.stack.supabaseUrl}/**`);
     await banner.waitFor({ state: "detached", timeout: 45_000 });
     assert.equal(await page.getByText(/^Not current/).count(), 0);
   });

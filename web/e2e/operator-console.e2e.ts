@@ -9,37 +9,27 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { callRpc, DESKTOP, launchChromium, screenshotsDir, serviceRoleKeyUnderTest, shows, stackUnderTest, type StackUrls } from "./support";
+import { before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { browserSuite, callRpc, DESKTOP, serviceRoleKeyUnderTest, shows } from "./support";
 
 const PASSWORD = "a-long-e2e-password-1";
 
-let stack: StackUrls;
+const suite = browserSuite();
 let serviceKey: string;
-let browser: Browser;
-let shotsDir: string;
 
-before(async () => {
-  stack = stackUnderTest();
+before(() => {
   serviceKey = serviceRoleKeyUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
 });
 
-after(async () => {
-  await browser?.close();
-});
-
-// `stack` is set in before(), by the time any test calls this.
-const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(stack, token, fn, args);
+// Reads `suite.stack` when a test calls it, after browserSuite()'s before() has run.
+const rpc = (token: string, fn: string, args: Record<string, unknown>) => callRpc(suite.stack, token, fn, args);
 
 /** A user signed up through Auth; returns the id and access token. */
 async function signUpUser(email: string): Promise<{ id: string; token: string }> {
-  const response = await fetch(`${stack.supabaseUrl}/auth/v1/signup`, {
+  const response = await fetch(`${suite.stack.supabaseUrl}/auth/v1/signup`, {
     method: "POST",
-    headers: { apikey: stack.anonKey, "content-type": "application/json" },
+    headers: { apikey: suite.stack.anonKey, "content-type": "application/json" },
     body: JSON.stringify({ email, password: PASSWORD }),
   });
   const body = (await response.json()) as { access_token?: string; user?: { id: string } };
@@ -48,7 +38,7 @@ async function signUpUser(email: string): Promise<{ id: string; token: string }>
 }
 
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
+  const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
   context.setDefaultTimeout(15_000);
   return context.newPage();
 }
@@ -59,10 +49,6 @@ async function signIn(page: Page, url: string, email: string): Promise<void> {
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
 }
 
 describe("the operator console in the browser", () => {
@@ -84,14 +70,14 @@ describe("the operator console in the browser", () => {
     await rpc(member.token, "consume_credits", { p_organization_id: organizationId, p_event_key: "ai_inference", p_quantity: 4 });
     await rpc(member.token, "consume_credits", { p_organization_id: organizationId, p_event_key: "api_call_premium", p_quantity: 10 });
     // A paying subscription (Enterprise has no trial), so MRR and the payment rate have figures.
-    const checkout = await fetch(`${stack.supabaseUrl}/functions/v1/billing/subscription/checkout`, {
+    const checkout = await fetch(`${suite.stack.supabaseUrl}/functions/v1/billing/subscription/checkout`, {
       method: "POST",
-      headers: { apikey: stack.anonKey, authorization: `Bearer ${member.token}`, "content-type": "application/json" },
+      headers: { apikey: suite.stack.anonKey, authorization: `Bearer ${member.token}`, "content-type": "application/json" },
       body: JSON.stringify({ organization_id: organizationId, plan_code: "enterprise", interval: "month" }),
     });
     const { url } = (await checkout.json()) as { url: string };
     assert.equal(checkout.status, 200, url);
-    const paid = await fetch(`${stack.stripeApiBase}/_emulator/checkout/${new URL(url).pathname.split("/").pop()}/pay`, {
+    const paid = await fetch(`${suite.stack.stripeApiBase}/_emulator/checkout/${new URL(url).pathname.split("/").pop()}/pay`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ card_number: "4242424242424242" }),
@@ -125,7 +111,7 @@ describe("the operator console in the browser", () => {
   it("signs in at /operator and sees the overview with its charts and their figures", async () => {
     operatorPage = await newPage();
     const page = operatorPage;
-    await signIn(page, `${stack.appUrl}/operator`, operatorEmail);
+    await signIn(page, `${suite.stack.appUrl}/operator`, operatorEmail);
     await shows(page.getByRole("heading", { name: "Operator console" }));
     await shows(page.getByRole("tab", { name: "Overview", selected: true }));
     await shows(page.getByRole("heading", { name: "MRR" }));
@@ -143,7 +129,7 @@ describe("the operator console in the browser", () => {
     const total = Number(((await todayRow.getByRole("cell", { includeHidden: true }).last().textContent({ timeout: 15_000 })) ?? "0").replace(/,/g, ""));
     assert.ok(total >= 150, `today's consumption (${total}) includes the organization's 150 credits`);
     await shows(page.getByRole("table", { name: "Credits in the period: the figures" }));
-    await screenshot(page, "operator-overview");
+    await suite.screenshot(page, "operator-overview");
   });
 
   it("finds the organization, opens it and adjusts its credits with a reason", async () => {
@@ -163,7 +149,7 @@ describe("the operator console in the browser", () => {
     await shows(page.getByRole("status").filter({ hasText: "Adjusted by +250 purchased credits." }));
     await shows(page.getByText("26,080 credits"));
     await shows(page.getByRole("cell", { name: /Goodwill for the outage/ }));
-    await screenshot(page, "operator-organization");
+    await suite.screenshot(page, "operator-organization");
 
     // A blank reason is refused before anything is sent.
     await page.getByLabel("Amount").fill("5");
@@ -173,7 +159,7 @@ describe("the operator console in the browser", () => {
 
   it("shows the member the adjustment in their ledger", async () => {
     const page = await newPage();
-    await signIn(page, stack.appUrl, memberEmail);
+    await signIn(page, suite.stack.appUrl, memberEmail);
     await shows(page.getByRole("heading", { name: "Billing" }), 30_000);
     await page.getByRole("tab", { name: "Credits" }).click();
     const row = page.getByRole("row").filter({ hasText: "Goodwill for the outage" });
@@ -188,7 +174,7 @@ describe("the operator console in the browser", () => {
     const parked = page.getByRole("row").filter({ hasText: eventId });
     await shows(parked);
     await shows(parked.getByText("the organization named in metadata was not found"));
-    await screenshot(page, "operator-operations");
+    await suite.screenshot(page, "operator-operations");
     await parked.getByRole("button", { name: `Re-drive ${eventId}` }).click();
     await shows(page.getByRole("status").filter({ hasText: `Re-driven ${eventId}: ignored.` }));
     await page.getByRole("row").filter({ hasText: eventId }).waitFor({ state: "detached" });
@@ -198,18 +184,18 @@ describe("the operator console in the browser", () => {
     const page = operatorPage;
     // Webhook delivery off at the emulator while the pack is paid: Stripe has it, we do not.
     const setDelivery = (enabled: boolean) =>
-      fetch(`${stack.stripeApiBase}/_emulator/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled }) });
+      fetch(`${suite.stack.stripeApiBase}/_emulator/webhooks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled }) });
     let sessionId = "";
     assert.equal((await setDelivery(false)).status, 200);
     try {
-      const checkout = await fetch(`${stack.supabaseUrl}/functions/v1/billing/credit-products/checkout`, {
+      const checkout = await fetch(`${suite.stack.supabaseUrl}/functions/v1/billing/credit-products/checkout`, {
         method: "POST",
-        headers: { apikey: stack.anonKey, authorization: `Bearer ${memberToken}`, "content-type": "application/json" },
+        headers: { apikey: suite.stack.anonKey, authorization: `Bearer ${memberToken}`, "content-type": "application/json" },
         body: JSON.stringify({ organization_id: organizationId, product_code: "credits_1000" }),
       });
       const { url } = (await checkout.json()) as { url: string };
       sessionId = new URL(url).pathname.split("/").pop()!;
-      const paid = await fetch(`${stack.stripeApiBase}/_emulator/checkout/${sessionId}/pay`, {
+      const paid = await fetch(`${suite.stack.stripeApiBase}/_emulator/checkout/${sessionId}/pay`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ card_number: "4242424242424242" }),
@@ -223,7 +209,7 @@ describe("the operator console in the browser", () => {
     const drift = page.getByRole("row").filter({ hasText: sessionId });
     await shows(drift, 30_000);
     assert.match((await drift.textContent()) ?? "", /credit pack not granted/);
-    await screenshot(page, "operator-reconciliation");
+    await suite.screenshot(page, "operator-reconciliation");
     await drift.getByRole("button", { name: `Repair ${sessionId}` }).click();
     await shows(page.getByRole("status").filter({ hasText: `Repaired: ${sessionId} processed.` }), 30_000);
     await page.getByRole("row").filter({ hasText: sessionId }).waitFor({ state: "detached" });
@@ -239,7 +225,7 @@ describe("the operator console in the browser", () => {
     page.on("response", (response) => {
       if (/\/rpc\/operator_/.test(response.url()) && response.ok()) seen.push(response.url());
     });
-    await signIn(page, `${stack.appUrl}/operator`, memberEmail);
+    await signIn(page, `${suite.stack.appUrl}/operator`, memberEmail);
     await shows(page.getByText("This page is for billing operators, and you are not one."));
     assert.equal(await page.getByRole("tablist").count(), 0, "no console sections");
     assert.equal(await page.getByText(organizationName).count(), 0, "no organization data");

@@ -8,34 +8,20 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Locator, Page } from "playwright-core";
-import { accessToken, billingApi, DESKTOP, launchChromium, PHONE, screenshotsDir, shows, stackUnderTest, type StackUrls } from "./support";
+import { describe, it } from "node:test";
+import type { Locator, Page } from "playwright-core";
+import { accessToken, billingApi, browserSuite, DESKTOP, PHONE, shows, sidewaysOverflow } from "./support";
 
 /** Webhooks are applied in the background after Stripe answers; give them room. */
 const WEBHOOK_TIMEOUT_MS = 30_000;
 /** The balance refreshes every 10 s while visible (LIVE_REFRESH_MS). */
 const LIVE_REFRESH_TIMEOUT_MS = 30_000;
 
-let stack: StackUrls;
-let browser: Browser;
+const suite = browserSuite();
 let page: Page;
-let shotsDir: string;
 
-before(async () => {
-  stack = stackUnderTest();
-  browser = await launchChromium();
-  shotsDir = screenshotsDir();
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-async function screenshot(name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
+// The tests share one page, so the file's screenshots are of it.
+const screenshot = (name: string) => suite.screenshot(page, name);
 
 async function openTab(name: "Overview" | "Plans" | "Credits" | "History"): Promise<void> {
   await page.getByRole("tab", { name }).click();
@@ -53,16 +39,11 @@ function cents(text: string): number {
   return Math.round(Number(text.replace(/[^\d.]/g, "")) * 100);
 }
 
-/** How far the page scrolls sideways (0 when it fits). */
-function sidewaysOverflow(): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-}
-
 /** The organization's Stripe subscription and its trial's end, read as the member (RLS) from our table. */
 async function subscriptionRow(organizationId: string): Promise<{ stripe_subscription_id: string; trial_end: string | null }> {
   const response = await fetch(
-    `${stack.supabaseUrl}/rest/v1/organization_subscriptions?select=stripe_subscription_id,trial_end&organization_id=eq.${organizationId}&order=created_at.desc&limit=1`,
-    { headers: { apikey: stack.anonKey, authorization: `Bearer ${await accessToken(page)}` } },
+    `${suite.stack.supabaseUrl}/rest/v1/organization_subscriptions?select=stripe_subscription_id,trial_end&organization_id=eq.${organizationId}&order=created_at.desc&limit=1`,
+    { headers: { apikey: suite.stack.anonKey, authorization: `Bearer ${await accessToken(page)}` } },
   );
   const rows = (await response.json()) as { stripe_subscription_id: string; trial_end: string | null }[];
   assert.ok(rows[0]?.stripe_subscription_id, "the subscription is in our table");
@@ -92,10 +73,10 @@ describe("plan changes in the browser", () => {
   let organizationId = "";
 
   it("subscribes to Starter through Checkout and runs past the trial to a paid period", async () => {
-    const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
+    const context = await suite.browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
-    await page.goto(stack.appUrl);
+    await page.goto(suite.stack.appUrl);
     await shows(page.getByRole("heading", { name: "Sign in" }), 60_000);
     await page.getByRole("button", { name: "Create one" }).click();
     await page.getByLabel("Email").fill(`plans-${randomUUID().slice(0, 8)}@example.test`);
@@ -110,16 +91,16 @@ describe("plan changes in the browser", () => {
     await page.getByRole("link", { name: "Choose a plan" }).click();
     await shows(page.getByRole("tab", { name: "Plans", selected: true }));
     await page.getByRole("button", { name: "Choose Starter" }).click();
-    await page.waitForURL((url) => url.href.startsWith(`${stack.stripeApiBase}/checkout/`));
+    await page.waitForURL((url) => url.href.startsWith(`${suite.stack.stripeApiBase}/checkout/`));
     await page.getByLabel("Card number").fill("4242 4242 4242 4242");
     await page.getByRole("button", { name: "Start trial" }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.appUrl));
+    await page.waitForURL((url) => url.href.startsWith(suite.stack.appUrl));
     await shows(page.getByText("Payment applied."), WEBHOOK_TIMEOUT_MS);
     await page.getByRole("button", { name: "Close" }).click();
 
     // A trial changes plan without proration; the test clock runs to the first paid period.
     const row = await subscriptionRow(organizationId);
-    const advanced = await fetch(`${stack.stripeApiBase}/_emulator/advance`, {
+    const advanced = await fetch(`${suite.stack.stripeApiBase}/_emulator/advance`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
@@ -188,7 +169,7 @@ describe("plan changes in the browser", () => {
     await page.getByRole("button", { name: "Switch to Enterprise (monthly)" }).click();
     const dialog = page.getByRole("dialog", { name: "Switch to Enterprise (monthly)" });
     await shows(confirmButton(dialog));
-    const overflow = await sidewaysOverflow();
+    const overflow = await sidewaysOverflow(page);
     assert.ok(overflow <= 0, `no sideways scroll at ${PHONE.width}px with the dialog open (overflow ${overflow}px)`);
     const box = (await dialog.boundingBox())!;
     assert.ok(box.x >= 0 && box.x + box.width <= PHONE.width, `the dialog fits the screen (${box.x}..${box.x + box.width})`);
@@ -200,11 +181,11 @@ describe("plan changes in the browser", () => {
 
   it("a cancellation made in the portal is resumed in the app", async () => {
     await page.getByRole("button", { name: "Manage subscription" }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.stripeApiBase));
+    await page.waitForURL((url) => url.href.startsWith(suite.stack.stripeApiBase));
     await page.getByRole("button", { name: "Cancel at period end" }).click();
     await shows(page.getByText("Subscription will cancel at the end of the period."));
     await page.getByRole("link", { name: "Return" }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.appUrl));
+    await page.waitForURL((url) => url.href.startsWith(suite.stack.appUrl));
     await shows(page.getByRole("definition").filter({ hasText: /· cancels / }), WEBHOOK_TIMEOUT_MS);
 
     await openTab("Plans");
@@ -224,7 +205,7 @@ describe("plan changes in the browser", () => {
     await shows(subscription.getByRole("button", { name: "Update card" }));
 
     // Credits used through the API, as a service would: the forecast reads the new rate.
-    const consumed = await billingApi(stack, await accessToken(page), "POST", "/credits/consume", {
+    const consumed = await billingApi(suite.stack, await accessToken(page), "POST", "/credits/consume", {
       organization_id: organizationId,
       event_key: "ai_inference",
       quantity: 40,

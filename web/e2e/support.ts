@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { parseEnv } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
@@ -105,6 +106,60 @@ export function screenshotsDir(): string {
     : mkdtempSync(path.join(os.tmpdir(), "billing-screenshots-"));
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** What every browser suite shares: the stack, one Chromium for the file, and full-page screenshots. */
+export interface BrowserSuite {
+  readonly stack: StackUrls;
+  readonly browser: Browser;
+  /** Writes `${name}.png`, the whole page, into the screenshots directory. */
+  screenshot(page: Page, name: string): Promise<void>;
+}
+
+/**
+ * Registers the file's before() (stack, Chromium, screenshots directory) and after() (closes
+ * Chromium) and hands back what they set. Call it once at the top of a suite file; anything else
+ * the file needs (a service role key) goes in its own before(), which runs after this one.
+ * `announceScreenshots` logs where the screenshots went, for the suite whose pictures people look for.
+ */
+export function browserSuite(options: { announceScreenshots?: boolean } = {}): BrowserSuite {
+  let stack: StackUrls | undefined;
+  let browser: Browser | undefined;
+  let shotsDir: string | undefined;
+
+  before(async () => {
+    stack = stackUnderTest();
+    browser = await launchChromium();
+    shotsDir = screenshotsDir();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (options.announceScreenshots && shotsDir) console.log(`Screenshots in ${shotsDir}`);
+  });
+
+  // Read at module level the values would still be undefined; say so rather than fail later on `undefined.appUrl`.
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} before browserSuite()'s before() hook ran: use it inside a test or a hook.`);
+    return value;
+  };
+
+  return {
+    get stack() {
+      return ready(stack, "suite.stack was read");
+    },
+    get browser() {
+      return ready(browser, "suite.browser was read");
+    },
+    async screenshot(page, name) {
+      await page.screenshot({ path: path.join(ready(shotsDir, "suite.screenshot() was called"), `${name}.png`), fullPage: true });
+    },
+  };
+}
+
+/** How far the page scrolls sideways (0 when it fits). */
+export function sidewaysOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 }
 
 /** Waits for the element that shows the expected state; webhook-driven states get a longer `timeoutMs`. */
