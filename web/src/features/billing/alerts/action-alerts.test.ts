@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { subscription } from "@/test/fixtures";
-import { actionAlerts, bannerHolding, lowBalanceNow } from "./action-alerts";
+import { actionAlerts, bannerHolding, lowBalanceNow, type ActionAlertFigures } from "./action-alerts";
 
 const balance = (total: number) => ({ total, purchased: total, subscription: 0, next_expiry_at: null, expiring_amount: 0 });
 const spendLimit = (monthly: number | null, consumed: number, reserved = 0) => ({
@@ -10,7 +10,8 @@ const spendLimit = (monthly: number | null, consumed: number, reserved = 0) => (
   reserved,
   remaining: monthly === null ? null : Math.max(0, monthly - consumed - reserved),
 });
-const openAlert = (kind: string, data: Record<string, unknown> = {}) => ({ kind, data, created_at: "2026-12-01T10:00:00Z" }) as never;
+type OpenAlert = NonNullable<ActionAlertFigures["alerts"]>[number];
+const openAlert = (kind: OpenAlert["kind"], data: OpenAlert["data"] = {}): OpenAlert => ({ kind, data, created_at: "2026-12-01T10:00:00Z" });
 const quiet = { subscription: subscription(), balance: balance(1000), threshold: 100 };
 
 describe("alerts that need action", () => {
