@@ -62,8 +62,12 @@ export interface SubscriptionState {
   openInvoice: string | null;
 }
 
-/** A proration waiting for the next renewal invoice (`proration_behavior: create_prorations`). */
-export interface PendingProration {
+/**
+ * One line of a subscription invoice before it is built: a period at a price, or a proration.
+ * Kept here because prorations made with `create_prorations` wait in the store for the next
+ * renewal invoice.
+ */
+export interface LineDraft {
   price: Stripe.Price;
   quantity: number;
   amount: number;
@@ -212,7 +216,7 @@ export class Store {
   readonly charges = this.collection<Stripe.Charge>("charges");
   readonly refunds = this.collection<Stripe.Refund>("refunds");
   readonly paymentMethods = this.collection<Stripe.PaymentMethod>("paymentMethods");
-  readonly pendingProrations = this.collection<PendingProration[]>("pendingProrations");
+  readonly pendingProrations = this.collection<LineDraft[]>("pendingProrations");
   readonly cardBehaviors = this.collection<CardBehavior>("cardBehaviors");
   readonly idempotency = this.collection<IdempotentResponse>("idempotency");
   /** Seconds each customer's clock runs ahead of real time (the test clock). */

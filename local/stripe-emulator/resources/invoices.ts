@@ -9,20 +9,9 @@ import { invalidRequest, resourceMissing, unsupported } from "../errors.ts";
 import { expand, int, oneOf, pagination, parseParams, str } from "../form.ts";
 import { escapeHtml, formatDate, formatMoney, layout } from "../html.ts";
 import { buildInvoice, buildInvoiceLine } from "../objects.ts";
-import { newId } from "../store.ts";
+import { type LineDraft, newId } from "../store.ts";
 import { idOf } from "./customers.ts";
 import type { Resources } from "./index.ts";
-
-/** One line of a subscription invoice before it is built. */
-export interface LineDraft {
-  price: Stripe.Price;
-  quantity: number;
-  amount: number;
-  description: string;
-  start: number;
-  end: number;
-  proration: boolean;
-}
 
 /**
  * How a customer's balance meets an invoice's total, as Stripe applies it at finalization: a

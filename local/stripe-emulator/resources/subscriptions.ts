@@ -10,10 +10,9 @@ import { type Api, listOf, matchesSearch, mergeMetadata, metadataParam, parseSea
 import { cardDeclined, invalidRequest, resourceMissing, unsupported } from "../errors.ts";
 import { bool, expand, int, oneOf, pagination, parseParams, str } from "../form.ts";
 import { buildSubscription, buildSubscriptionItem } from "../objects.ts";
-import { newId, type SubscriptionState } from "../store.ts";
+import { type LineDraft, newId, type SubscriptionState } from "../store.ts";
 import { idOf } from "./customers.ts";
 import type { Resources } from "./index.ts";
-import type { LineDraft } from "./invoices.ts";
 
 /** What happens after the last failed retry of a renewal invoice (Stripe's subscription setting). */
 export type DunningFinalAction = "cancel" | "unpaid";
