@@ -43,40 +43,8 @@ export class Invoices {
    */
   preview(subscription: Stripe.Subscription, customer: Stripe.Customer, lines: LineDraft[], immediate: boolean): Stripe.Invoice {
     const id = newId("upcoming_in", 24);
-    const item = this.r.subscriptions.item(subscription);
-    const invoice = buildInvoice({
-      id,
-      created: this.r.store.now(customer.id),
-      customer,
-      currency: subscription.currency,
-      lines: lines.map((line) =>
-        buildInvoiceLine({
-          id: newId("il_tmp", 24),
-          invoice: id,
-          amount: line.amount,
-          currency: subscription.currency,
-          description: line.description,
-          quantity: line.quantity,
-          price: line.price,
-          periodStart: line.start,
-          periodEnd: line.end,
-          subscription: subscription.id,
-          subscriptionItem: item.id,
-          proration: line.proration,
-        }),
-      ),
-      billingReason: "upcoming",
-      subscription: subscription.id,
-      subscriptionMetadata: { ...subscription.metadata },
-      periodStart: Math.min(...lines.map((l) => l.start)),
-      periodEnd: Math.max(...lines.map((l) => l.end)),
-      hostedUrl: "",
-    });
-    const { amountDue, endingBalance } = applyBalance(invoice.total, customer.balance);
-    invoice.starting_balance = customer.balance;
-    invoice.ending_balance = endingBalance;
-    invoice.amount_due = amountDue;
-    invoice.amount_remaining = amountDue;
+    const invoice = this.build(id, subscription, customer, lines, "upcoming", "", "il_tmp");
+    this.applyCustomerBalance(invoice, customer);
     invoice.hosted_invoice_url = null;
     invoice.invoice_pdf = null;
     invoice.lines.url = `/v1/invoices/${id}/lines`;
@@ -85,20 +53,27 @@ export class Invoices {
     return invoice;
   }
 
-  /** Creates and finalizes a subscription's invoice: `invoice.created`, `invoice.finalized`. */
-  createForSubscription(subscription: Stripe.Subscription, billingReason: Stripe.Invoice.BillingReason, lines: LineDraft[]): Stripe.Invoice {
-    const { store } = this.r;
-    const customer = this.r.customers.get(idOf(subscription.customer) ?? "", "customer");
-    const id = newId("in", 24);
+  /**
+   * A subscription invoice from its line drafts, in Stripe's shape, before any balance is applied.
+   */
+  private build(
+    id: string,
+    subscription: Stripe.Subscription,
+    customer: Stripe.Customer,
+    lines: LineDraft[],
+    billingReason: Stripe.Invoice.BillingReason,
+    hostedUrl: string,
+    linePrefix: string,
+  ): Stripe.Invoice {
     const item = this.r.subscriptions.item(subscription);
     const invoice = buildInvoice({
       id,
-      created: store.now(customer.id),
+      created: this.r.store.now(customer.id),
       customer,
       currency: subscription.currency,
       lines: lines.map((line) =>
         buildInvoiceLine({
-          id: newId("il", 24),
+          id: newId(linePrefix, 24),
           invoice: id,
           amount: line.amount,
           currency: subscription.currency,
@@ -117,18 +92,32 @@ export class Invoices {
       subscriptionMetadata: { ...subscription.metadata },
       periodStart: Math.min(...lines.map((l) => l.start)),
       periodEnd: Math.max(...lines.map((l) => l.end)),
-      hostedUrl: `${this.r.baseUrl()}/invoices/${id}`,
+      hostedUrl,
     });
-    store.invoices.set(id, invoice);
-    subscription.latest_invoice = id;
-    store.emit("invoice.created", invoice, { customer: customer.id });
-    // Finalizing applies the customer's balance: a credit from an earlier proration pays this.
+    return invoice;
+  }
+
+  /** Applies the customer's balance to the invoice as finalization does; returns the balance it leaves. */
+  private applyCustomerBalance(invoice: Stripe.Invoice, customer: Stripe.Customer): number {
     const { amountDue, endingBalance } = applyBalance(invoice.total, customer.balance);
     invoice.starting_balance = customer.balance;
     invoice.ending_balance = endingBalance;
     invoice.amount_due = amountDue;
     invoice.amount_remaining = amountDue;
-    customer.balance = endingBalance;
+    return endingBalance;
+  }
+
+  /** Creates and finalizes a subscription's invoice: `invoice.created`, `invoice.finalized`. */
+  createForSubscription(subscription: Stripe.Subscription, billingReason: Stripe.Invoice.BillingReason, lines: LineDraft[]): Stripe.Invoice {
+    const { store } = this.r;
+    const customer = this.r.customers.get(idOf(subscription.customer) ?? "", "customer");
+    const id = newId("in", 24);
+    const invoice = this.build(id, subscription, customer, lines, billingReason, `${this.r.baseUrl()}/invoices/${id}`, "il");
+    store.invoices.set(id, invoice);
+    subscription.latest_invoice = id;
+    store.emit("invoice.created", invoice, { customer: customer.id });
+    // Finalizing applies the customer's balance: a credit from an earlier proration pays this.
+    customer.balance = this.applyCustomerBalance(invoice, customer);
     invoice.status = "open";
     invoice.number = store.nextInvoiceNumber(customer);
     invoice.effective_at = store.now(customer.id);
