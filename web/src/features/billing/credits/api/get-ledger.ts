@@ -1,10 +1,10 @@
 import { keepPreviousData, useMutation, useQuery } from "@tanstack/react-query";
 import { throwIfError } from "@/lib/errors";
 import { downloadCsv, toCsv } from "@/lib/csv";
-import { LIVE_REFRESH_MS } from "@/lib/query-client";
 import { useBackend, type BillingSupabaseClient } from "@/lib/supabase";
 import type { CreditTransaction, CreditTransactionKind } from "@/types/billing";
 import { billingKey } from "../../api/billing-keys";
+import { useCreditBalance } from "../../api/get-credit-balance";
 import { fetchEventNames } from "../../api/get-event-names";
 import { toEntries } from "../ledger-grouping";
 import { describeTransaction, referenceOf, type LedgerCatalog } from "../ledger-labels";
@@ -75,14 +75,23 @@ export async function fetchLedger(supabase: BillingSupabaseClient, organizationI
   return { rows, total: count ?? rows.length, catalog: await fetchLedgerCatalog(supabase, organizationId, rows) };
 }
 
+/**
+ * The ledger view, read again when the balance beside it changes, so its newest row agrees with
+ * the balance. The balance is polled anyway (a one-row RPC); polling the ledger itself would
+ * read up to LEDGER_ROW_LIMIT rows, their count and their names every few seconds for nothing.
+ * A movement that leaves every figure of the balance as it was (a grant and an equal
+ * consumption between two polls) shows with the next change, or on the next visit.
+ */
 export function useLedger(organizationId: string, filter: LedgerFilter) {
   const { supabase } = useBackend();
+  const balance = useCreditBalance(organizationId);
+  const stamp = balance.data ? [balance.data.total, balance.data.purchased, balance.data.subscription, balance.data.reserved ?? 0].join(":") : null;
   return useQuery({
-    queryKey: ledgerQueryKey(organizationId, filter),
+    queryKey: [...ledgerQueryKey(organizationId, filter), stamp] as const,
     queryFn: () => fetchLedger(supabase, organizationId, filter),
     placeholderData: keepPreviousData,
-    // Kept current like the balance beside it, so its newest row agrees with the balance.
-    refetchInterval: LIVE_REFRESH_MS,
+    // Waits for the first balance (else it would read once without it and again with it), unless the balance cannot be read.
+    enabled: stamp !== null || balance.isError,
   });
 }
 

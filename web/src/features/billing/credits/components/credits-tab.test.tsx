@@ -105,6 +105,25 @@ describe("Credits tab", () => {
     expect(within(folded).getByRole("button", { name: "Hide all 60" })).toHaveAttribute("aria-expanded", "true");
   });
 
+  it("reads the ledger again when the balance changes, and not while it stays the same", async () => {
+    vi.useFakeTimers({ toFake: ["Date", "setInterval", "clearInterval"], now: new Date("2026-11-23T12:00:00Z") });
+    let total = balance.total;
+    const { calls } = renderTab("owner", handler(() => json(sixtyCallsAfterAPack()), ({ path }) =>
+      path === "/rest/v1/rpc/get_credit_balance" ? json({ ...balance, total }) : undefined));
+    expect(await screen.findByText("Premium API call × 60")).toBeInTheDocument();
+    const balanceReads = () => calls.filter((c) => c.includes("get_credit_balance")).length;
+    expect(ledgerCalls(calls)).toHaveLength(1);
+
+    const before = balanceReads();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.waitFor(() => expect(balanceReads()).toBeGreaterThan(before));
+    expect(ledgerCalls(calls)).toHaveLength(1);
+
+    total -= 5;
+    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.waitFor(() => expect(ledgerCalls(calls)).toHaveLength(2));
+  });
+
   it("asks for the last 30 days by default; presets and dates change the query and the address", async () => {
     const view = renderTab("member", handler(() => json([transaction(1, { created_at: "2026-11-22T12:00:00Z" })], { total: 1 })));
     await screen.findByRole("table", { name: /Credit transactions, newest first/ });
